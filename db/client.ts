@@ -1,0 +1,180 @@
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { PGlite } from '@electric-sql/pglite'
+import { type SQL, sql } from 'drizzle-orm'
+import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core'
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
+import postgres from 'postgres'
+import * as schema from './schema'
+
+/**
+ * The one place that knows which driver runs. Everything above db/ sees `Database`: the same
+ * drizzle API whether the rows come from a PostgreSQL server (postgres-js) or embedded PGlite.
+ */
+export type Schema = typeof schema
+export type Database = PgDatabase<PgQueryResultHKT, Schema>
+export type Transaction = PgTransaction<PgQueryResultHKT, Schema>
+/** Either the database or an open transaction: services take this so callers choose the scope. */
+export type Executor = Database | Transaction
+
+export type DatabaseTarget = { url: string } | { dataDir: string | null; loadDataDir?: Blob | File }
+
+export interface DatabaseHandle {
+  db: Database
+  driver: 'postgres' | 'pglite'
+  /** Runs raw SQL and returns its rows, hiding the drivers' different result shapes. */
+  rows<T extends Record<string, unknown>>(query: SQL): Promise<T[]>
+  /**
+   * Runs `fn` while holding a session-level advisory lock on one dedicated connection, so that
+   * across every instance sharing the database only one holder runs at a time.
+   */
+  withAdvisoryLock<T>(key: bigint, fn: () => Promise<T>, options?: { wait?: boolean }): Promise<T | undefined>
+  ping(): Promise<boolean>
+  close(): Promise<void>
+  /** PGlite only: a tarball of the data directory, used to clone migrated test databases. */
+  dump?(): Promise<Blob>
+}
+
+export interface PostgresOptions {
+  /** Pool size; postgres-js opens connections lazily up to it. */
+  max?: number
+}
+
+export async function openDatabase(
+  target: DatabaseTarget,
+  options: PostgresOptions = {},
+): Promise<DatabaseHandle> {
+  return 'url' in target ? openPostgres(target.url, options) : openPglite(target)
+}
+
+function openPostgres(url: string, options: PostgresOptions): DatabaseHandle {
+  const client = postgres(url, {
+    max: options.max ?? 10,
+    onnotice: () => {},
+    // Timestamps arrive as Date through drizzle's own mapping; keep the driver's defaults otherwise.
+    connection: { application_name: 'neoforge' },
+  })
+  const db = drizzlePostgres(client, { schema }) as unknown as Database
+  return {
+    db,
+    driver: 'postgres',
+    async rows<T extends Record<string, unknown>>(query: SQL) {
+      return (await db.execute(query)) as unknown as T[]
+    },
+    async withAdvisoryLock(key, fn, { wait = true } = {}) {
+      const connection = await client.reserve()
+      try {
+        if (wait) {
+          await connection`select pg_advisory_lock(${key.toString()}::bigint)`
+        } else {
+          const [row] = await connection`select pg_try_advisory_lock(${key.toString()}::bigint) as locked`
+          if (!row?.locked) return undefined
+        }
+        try {
+          return await fn()
+        } finally {
+          await connection`select pg_advisory_unlock(${key.toString()}::bigint)`
+        }
+      } finally {
+        connection.release()
+      }
+    },
+    async ping() {
+      try {
+        await client`select 1`
+        return true
+      } catch {
+        return false
+      }
+    },
+    async close() {
+      await client.end({ timeout: 5 })
+    },
+  }
+}
+
+async function openPglite(target: {
+  dataDir: string | null
+  loadDataDir?: Blob | File
+}): Promise<DatabaseHandle> {
+  const releaseLock = target.dataDir ? lockDataDir(target.dataDir) : () => {}
+  const client = new PGlite({
+    ...(target.dataDir ? { dataDir: target.dataDir } : {}),
+    ...(target.loadDataDir ? { loadDataDir: target.loadDataDir } : {}),
+  })
+  await client.waitReady
+  const db = drizzlePglite(client, { schema }) as unknown as Database
+  return {
+    db,
+    driver: 'pglite',
+    async rows<T extends Record<string, unknown>>(query: SQL) {
+      const result = (await db.execute(query)) as unknown as { rows: T[] }
+      return result.rows
+    },
+    // PGlite is a single connection owned by this process, so the lock is uncontended; taking it
+    // anyway keeps the code path identical to PostgreSQL's.
+    async withAdvisoryLock(key, fn, { wait = true } = {}) {
+      const fnName = wait ? 'pg_advisory_lock' : 'pg_try_advisory_lock'
+      const result = await client.query<{ locked: boolean | string }>(
+        `select ${fnName}($1::bigint)::text as locked`,
+        [key.toString()],
+      )
+      if (!wait && result.rows[0]?.locked !== 'true') return undefined
+      try {
+        return await fn()
+      } finally {
+        await client.query('select pg_advisory_unlock($1::bigint)', [key.toString()])
+      }
+    },
+    async ping() {
+      try {
+        await client.query('select 1')
+        return true
+      } catch {
+        return false
+      }
+    },
+    async close() {
+      await client.close()
+      releaseLock()
+    },
+    async dump() {
+      return client.dumpDataDir('none')
+    },
+  }
+}
+
+/** `count(*)` is a string from postgres-js and a number from PGlite; every count goes through here. */
+export const countAll = sql<number>`count(*)`.mapWith(Number)
+
+/**
+ * PGlite has no server to arbitrate: a second process on the same data directory silently loses
+ * writes. A pid file makes the second opener (a CLI next to a running server) fail loudly instead.
+ */
+function lockDataDir(dataDir: string): () => void {
+  mkdirSync(dataDir, { recursive: true })
+  const lockFile = join(dataDir, 'neoforge.pid')
+  try {
+    writeFileSync(lockFile, String(process.pid), { flag: 'wx' })
+  } catch {
+    const holder = Number(readFileSync(lockFile, 'utf8'))
+    if (holder !== process.pid && isAlive(holder)) {
+      throw new Error(
+        `${dataDir} is in use by process ${holder}; stop it first, or point both at a server with DATABASE_URL`,
+      )
+    }
+    writeFileSync(lockFile, String(process.pid))
+  }
+  return () => rmSync(lockFile, { force: true })
+}
+
+function isAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}

@@ -1,0 +1,151 @@
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import type { DatabaseTarget } from '../db/client'
+
+/** Environment variables, read and validated once at start. Nothing else reads `process.env`. */
+export interface Config {
+  env: 'production' | 'development' | 'test'
+  port: number
+  host: string
+  version: string
+  database: DatabaseTarget
+  dataDir: string
+  appSecret: string
+  accessTokenTtlSeconds: number
+  sessionTtlDays: number
+  corsOrigins: string[]
+  trustProxy: number
+  logLevel: LogLevel
+  /** Origin of the public site, used for same-origin checks on cookie-authenticated writes. */
+  publicOrigin: string | null
+}
+
+export const logLevels = ['debug', 'info', 'warn', 'error', 'silent'] as const
+export type LogLevel = (typeof logLevels)[number]
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
+  }
+}
+
+type Env = Record<string, string | undefined>
+
+export function loadConfig(env: Env): Config {
+  const problems: string[] = []
+  // A parser returns the value, or a sentence saying what the value must be.
+  const read = <T>(
+    name: string,
+    fallback: T,
+    parse: (raw: string) => { value: T } | { error: string },
+  ): T => {
+    const raw = env[name]?.trim()
+    if (raw === undefined || raw === '') return fallback
+    const parsed = parse(raw)
+    if ('value' in parsed) return parsed.value
+    problems.push(`${name}=${JSON.stringify(raw)}: ${parsed.error}`)
+    return fallback
+  }
+  const integer =
+    (min: number, max: number) =>
+    (raw: string): { value: number } | { error: string } =>
+      /^\d+$/.test(raw) && Number(raw) >= min && Number(raw) <= max
+        ? { value: Number(raw) }
+        : { error: `must be a whole number from ${min} to ${max}` }
+  const oneOf =
+    <T extends string>(values: readonly T[]) =>
+    (raw: string): { value: T } | { error: string } =>
+      (values as readonly string[]).includes(raw)
+        ? { value: raw as T }
+        : { error: `must be one of ${values.join(', ')}` }
+
+  const nodeEnv = read<Config['env']>(
+    'NODE_ENV',
+    'development',
+    oneOf(['production', 'development', 'test'] as const),
+  )
+  const production = nodeEnv === 'production'
+
+  const port = read('PORT', 3000, integer(0, 65535))
+  const host = env.HOST?.trim() || '0.0.0.0'
+  const dataDir = resolve(env.DATA_DIR?.trim() || './data')
+  const accessTokenTtlSeconds = read('ACCESS_TOKEN_TTL_SECONDS', 900, integer(30, 900))
+  const sessionTtlDays = read('SESSION_TTL_DAYS', 30, integer(1, 365))
+  const trustProxy = read('TRUST_PROXY', 0, integer(0, 32))
+
+  const logLevel = read<LogLevel>('LOG_LEVEL', 'info', oneOf(logLevels))
+
+  const corsOrigins = (env.CORS_ORIGINS ?? '')
+    .split(',')
+    .map((origin) => origin.trim())
+    .filter(Boolean)
+  for (const origin of corsOrigins) {
+    if (!isOrigin(origin))
+      problems.push(`CORS_ORIGINS: ${JSON.stringify(origin)} is not an origin like https://app.example.com`)
+  }
+  const publicOrigin = env.PUBLIC_ORIGIN?.trim() || null
+  if (publicOrigin && !isOrigin(publicOrigin)) {
+    problems.push(
+      `PUBLIC_ORIGIN=${JSON.stringify(publicOrigin)}: must be an origin like https://neoforge.example.com`,
+    )
+  }
+
+  const databaseUrl = env.DATABASE_URL?.trim()
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    problems.push('DATABASE_URL: must start with postgres:// or postgresql://')
+  }
+  if (production && !databaseUrl) problems.push('DATABASE_URL: required when NODE_ENV=production')
+
+  let appSecret = env.APP_SECRET ?? ''
+  if (appSecret && appSecret.length < 32) {
+    problems.push('APP_SECRET: must be at least 32 characters')
+  } else if (!appSecret && production) {
+    problems.push('APP_SECRET: required when NODE_ENV=production (at least 32 characters)')
+  }
+
+  if (problems.length > 0) throw new ConfigError(problems)
+  if (!appSecret) appSecret = devSecret(dataDir)
+
+  return {
+    env: nodeEnv,
+    port,
+    host,
+    version: packageVersion(),
+    database: databaseUrl ? { url: databaseUrl } : { dataDir: join(dataDir, 'pglite') },
+    dataDir,
+    appSecret,
+    accessTokenTtlSeconds,
+    sessionTtlDays,
+    corsOrigins,
+    trustProxy,
+    logLevel,
+    publicOrigin,
+  }
+}
+
+function isOrigin(value: string): boolean {
+  try {
+    const url = new URL(value)
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === value
+  } catch {
+    return false
+  }
+}
+
+/** Outside production a secret is generated once and kept, so tokens survive restarts. */
+function devSecret(dataDir: string): string {
+  const file = join(dataDir, 'dev-secret')
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim()
+  mkdirSync(dataDir, { recursive: true })
+  const secret = randomBytes(32).toString('base64url')
+  writeFileSync(file, secret, { mode: 0o600 })
+  return secret
+}
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string
+  }
+  return pkg.version
+}

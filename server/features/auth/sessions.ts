@@ -1,0 +1,146 @@
+import { and, eq, isNull, lte, or, sql } from 'drizzle-orm'
+import { type Adapter, type DatabaseSession, type DatabaseUser, Lucia, TimeSpan } from 'lucia'
+import type { Executor } from '../../../db/client'
+import { type Role, type SessionKind, userSessions, users } from '../../../db/schema'
+
+/**
+ * lucia v3 owns the session lifecycle: ids, expiry and its sliding extension, validation, cookies.
+ * Its session id is the SHA-256 of the session token (`token_hash`); the row's `id` is a separate
+ * public handle. "Deleting" a session through lucia marks it revoked, so listings keep history.
+ */
+export interface SessionAttributes {
+  public_id: string
+  kind: SessionKind
+  user_agent: string | null
+  ip: string | null
+  created_at: Date
+  last_used_at: Date
+}
+
+export interface UserAttributes {
+  email: string
+  full_name: string | null
+  role: Role
+  is_active: boolean
+}
+
+export type SessionLucia = Lucia<SessionAttributes, UserAttributes>
+
+declare module 'lucia' {
+  interface Register {
+    Lucia: SessionLucia
+    DatabaseSessionAttributes: SessionAttributes
+    DatabaseUserAttributes: UserAttributes
+    UserId: string
+  }
+}
+
+export const SESSION_COOKIE = 'neoforge_session'
+
+export class DrizzleSessionAdapter implements Adapter {
+  constructor(private readonly db: Executor) {}
+
+  async getSessionAndUser(sessionId: string): Promise<[DatabaseSession | null, DatabaseUser | null]> {
+    const [row] = await this.db
+      .select({ session: userSessions, user: users })
+      .from(userSessions)
+      .innerJoin(users, eq(users.id, userSessions.userId))
+      .where(and(eq(userSessions.tokenHash, sessionId), isNull(userSessions.revokedAt)))
+      .limit(1)
+    if (!row) return [null, null]
+    return [toDatabaseSession(row.session), toDatabaseUser(row.user)]
+  }
+
+  async getUserSessions(userId: string): Promise<DatabaseSession[]> {
+    const rows = await this.db
+      .select()
+      .from(userSessions)
+      .where(and(eq(userSessions.userId, userId), isNull(userSessions.revokedAt)))
+    return rows.map(toDatabaseSession)
+  }
+
+  async setSession(session: DatabaseSession): Promise<void> {
+    const { attributes } = session
+    await this.db.insert(userSessions).values({
+      id: attributes.public_id,
+      tokenHash: session.id,
+      userId: session.userId,
+      kind: attributes.kind,
+      userAgent: attributes.user_agent,
+      ip: attributes.ip,
+      createdAt: attributes.created_at,
+      lastUsedAt: attributes.last_used_at,
+      expiresAt: session.expiresAt,
+    })
+  }
+
+  async updateSessionExpiration(sessionId: string, expiresAt: Date): Promise<void> {
+    await this.db.update(userSessions).set({ expiresAt }).where(eq(userSessions.tokenHash, sessionId))
+  }
+
+  async deleteSession(sessionId: string): Promise<void> {
+    await this.db
+      .update(userSessions)
+      .set({ revokedAt: sql`now()` })
+      .where(and(eq(userSessions.tokenHash, sessionId), isNull(userSessions.revokedAt)))
+  }
+
+  async deleteUserSessions(userId: string): Promise<void> {
+    await this.db
+      .update(userSessions)
+      .set({ revokedAt: sql`now()` })
+      .where(and(eq(userSessions.userId, userId), isNull(userSessions.revokedAt)))
+  }
+
+  /** Really deletes: rows that expired or were revoked long enough ago to be of no more use. */
+  async deleteExpiredSessions(): Promise<void> {
+    await this.db
+      .delete(userSessions)
+      .where(
+        or(
+          lte(userSessions.expiresAt, sql`now()`),
+          lte(userSessions.revokedAt, sql`now() - interval '30 days'`),
+        ),
+      )
+  }
+}
+
+function toDatabaseSession(row: typeof userSessions.$inferSelect): DatabaseSession {
+  return {
+    id: row.tokenHash,
+    userId: row.userId,
+    expiresAt: row.expiresAt,
+    attributes: {
+      public_id: row.id,
+      kind: row.kind,
+      user_agent: row.userAgent,
+      ip: row.ip,
+      created_at: row.createdAt,
+      last_used_at: row.lastUsedAt,
+    },
+  }
+}
+
+function toDatabaseUser(row: typeof users.$inferSelect): DatabaseUser {
+  return {
+    id: row.id,
+    attributes: { email: row.email, full_name: row.fullName, role: row.role, is_active: row.isActive },
+  }
+}
+
+/** A lucia bound to `db`, or to an open transaction so that session writes commit with the rest. */
+export function createLucia(
+  db: Executor,
+  options: { sessionTtlDays: number; secureCookies: boolean },
+): SessionLucia {
+  return new Lucia(new DrizzleSessionAdapter(db), {
+    sessionExpiresIn: new TimeSpan(options.sessionTtlDays, 'd'),
+    sessionCookie: {
+      name: SESSION_COOKIE,
+      expires: true,
+      attributes: { sameSite: 'strict', secure: options.secureCookies, path: '/' },
+    },
+    getSessionAttributes: (attributes) => attributes,
+    getUserAttributes: (attributes) => attributes,
+  })
+}

@@ -1,0 +1,56 @@
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto'
+
+/**
+ * The secrets a client holds, and what the server keeps of them:
+ * - a session token (32 random bytes): only its SHA-256 is stored, as lucia's session id;
+ * - an access token: the session token and an expiry sealed with AES-256-GCM under a key derived
+ *   from APP_SECRET, so it cannot be forged or read, dies at its expiry (<= 15 min), and dies at
+ *   once with its session because every request validates the session it carries;
+ * - a refresh token (32 random bytes): only its SHA-256 is stored.
+ */
+
+const ACCESS_PREFIX = 'nfa_'
+const REFRESH_PREFIX = 'nfr_'
+
+export const sha256Hex = (value: string) => createHash('sha256').update(value).digest('hex')
+
+export const newSessionToken = () => randomBytes(32).toString('base64url')
+export const newRefreshToken = () => REFRESH_PREFIX + randomBytes(32).toString('base64url')
+
+export interface AccessTokenSealer {
+  seal(sessionToken: string, expiresAt: Date): string
+  /** The session token inside a valid, unexpired access token; null for anything else. */
+  open(accessToken: string, now?: number): string | null
+}
+
+export function accessTokenSealer(appSecret: string): AccessTokenSealer {
+  const key = createHash('sha256').update(`neoforge:access-token:v1:${appSecret}`).digest()
+  return {
+    seal(sessionToken, expiresAt) {
+      const iv = randomBytes(12)
+      const cipher = createCipheriv('aes-256-gcm', key, iv)
+      const plain = Buffer.from(`${Math.floor(expiresAt.getTime() / 1000)}.${sessionToken}`)
+      const sealed = Buffer.concat([iv, cipher.update(plain), cipher.final(), cipher.getAuthTag()])
+      return ACCESS_PREFIX + sealed.toString('base64url')
+    },
+    open(accessToken, now = Date.now()) {
+      if (!accessToken.startsWith(ACCESS_PREFIX) || accessToken.length > 512) return null
+      const sealed = Buffer.from(accessToken.slice(ACCESS_PREFIX.length), 'base64url')
+      if (sealed.length < 12 + 16 + 3) return null
+      try {
+        const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, 12))
+        decipher.setAuthTag(sealed.subarray(sealed.length - 16))
+        const plain = Buffer.concat([
+          decipher.update(sealed.subarray(12, sealed.length - 16)),
+          decipher.final(),
+        ]).toString()
+        const dot = plain.indexOf('.')
+        const expiresAt = Number(plain.slice(0, dot)) * 1000
+        if (dot < 1 || !(expiresAt > now)) return null
+        return plain.slice(dot + 1)
+      } catch {
+        return null
+      }
+    },
+  }
+}

@@ -1,0 +1,36 @@
+import { Elysia } from 'elysia'
+
+/**
+ * Per-request facts every later stage needs (the id for logs and problems, the start time for
+ * metrics), keyed by the Request itself so that they exist even for requests that match no route.
+ */
+export interface RequestMeta {
+  id: string
+  startedAt: number
+  /** The client address (CONTRACT §6), set by the client-ip plugin. */
+  ip?: string
+  /** The authenticated user, set by the auth plugin, for the access log. */
+  userId?: string
+}
+
+const metas = new WeakMap<Request, RequestMeta>()
+const ACCEPTABLE_ID = /^[A-Za-z0-9._-]{1,128}$/
+
+export function requestMeta(request: Request): RequestMeta {
+  let meta = metas.get(request)
+  if (!meta) {
+    meta = { id: crypto.randomUUID(), startedAt: performance.now() }
+    metas.set(request, meta)
+  }
+  return meta
+}
+
+/** CONTRACT §2: every response carries `X-Request-ID`, the caller's when it is well-formed. */
+export const requestId = new Elysia({ name: 'request-id' })
+  .onRequest(({ request, set }) => {
+    const incoming = request.headers.get('x-request-id')
+    const id = incoming && ACCEPTABLE_ID.test(incoming) ? incoming : crypto.randomUUID()
+    metas.set(request, { id, startedAt: performance.now() })
+    set.headers['x-request-id'] = id
+  })
+  .as('global')
