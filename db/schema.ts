@@ -4,8 +4,10 @@ import {
   boolean,
   check,
   index,
+  integer,
   jsonb,
   pgTable,
+  primaryKey,
   text,
   timestamp,
   uniqueIndex,
@@ -32,9 +34,12 @@ export const users = pgTable(
     createdAt: timestamptz('created_at').notNull().defaultNow(),
     updatedAt: timestamptz('updated_at').notNull().defaultNow(),
     lastLoginAt: timestamptz('last_login_at'),
+    /** Row version: bumped by every update, the source of the strong ETag (CONTRACT §4). */
+    version: integer('version').notNull().default(1),
   },
   (table) => [
     uniqueIndex('users_email_key').on(sql`lower(${table.email})`),
+    index('users_email_trgm_idx').using('gin', sql`lower(${table.email}) gin_trgm_ops`),
     index('users_created_at_idx').on(table.createdAt.desc(), table.id.desc()),
     check('users_role_check', sql`${table.role} in ('user', 'staff', 'admin')`),
   ],
@@ -104,5 +109,168 @@ export const auditLog = pgTable(
     index('audit_log_actor_idx').on(table.actorId, table.at.desc()),
     index('audit_log_action_idx').on(table.action, table.at.desc()),
     index('audit_log_target_idx').on(table.target, table.at.desc()),
+  ],
+)
+
+/** Columns every mutable resource has: timestamps and the row version behind its ETag. */
+const mutableColumns = () => ({
+  createdAt: timestamptz('created_at').notNull().defaultNow(),
+  updatedAt: timestamptz('updated_at').notNull().defaultNow(),
+  version: integer('version').notNull().default(1),
+})
+
+export const projects = pgTable(
+  'projects',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    ownerId: uuid('owner_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    description: text('description'),
+    ...mutableColumns(),
+  },
+  (table) => [
+    index('projects_created_idx').on(table.createdAt.desc(), table.id.desc()),
+    index('projects_owner_created_idx').on(table.ownerId, table.createdAt.desc(), table.id.desc()),
+    index('projects_owner_updated_idx').on(table.ownerId, table.updatedAt.desc(), table.id.desc()),
+    index('projects_owner_name_idx').on(table.ownerId, table.name, table.id),
+    index('projects_name_trgm_idx').using('gin', sql`lower(${table.name}) gin_trgm_ops`),
+  ],
+)
+
+export const ticketStatuses = ['open', 'pending', 'resolved', 'closed'] as const
+export type TicketStatus = (typeof ticketStatuses)[number]
+export const ticketPriorities = ['low', 'normal', 'high', 'urgent'] as const
+export type TicketPriority = (typeof ticketPriorities)[number]
+
+export const supportTickets = pgTable(
+  'support_tickets',
+  {
+    id: integer('id').primaryKey().generatedAlwaysAsIdentity(),
+    email: text('email').notNull(),
+    subject: text('subject').notNull(),
+    message: text('message').notNull(),
+    status: text('status').$type<TicketStatus>().notNull().default('open'),
+    priority: text('priority').$type<TicketPriority>().notNull().default('normal'),
+    assigneeId: uuid('assignee_id').references(() => users.id, { onDelete: 'set null' }),
+    userId: uuid('user_id').references(() => users.id, { onDelete: 'set null' }),
+    ...mutableColumns(),
+  },
+  (table) => [
+    index('support_tickets_created_idx').on(table.createdAt.desc(), table.id.desc()),
+    index('support_tickets_status_created_idx').on(table.status, table.createdAt.desc(), table.id.desc()),
+    index('support_tickets_priority_created_idx').on(table.priority, table.createdAt.desc(), table.id.desc()),
+    index('support_tickets_assignee_created_idx').on(
+      table.assigneeId,
+      table.createdAt.desc(),
+      table.id.desc(),
+    ),
+    index('support_tickets_user_created_idx').on(table.userId, table.createdAt.desc(), table.id.desc()),
+    index('support_tickets_subject_trgm_idx').using('gin', sql`lower(${table.subject}) gin_trgm_ops`),
+    check('support_tickets_status_check', sql`${table.status} in ('open', 'pending', 'resolved', 'closed')`),
+    check('support_tickets_priority_check', sql`${table.priority} in ('low', 'normal', 'high', 'urgent')`),
+  ],
+)
+
+export const postStatuses = ['pending', 'published', 'hidden', 'rejected'] as const
+export type PostStatus = (typeof postStatuses)[number]
+
+export const communityPosts = pgTable(
+  'community_posts',
+  {
+    id: integer('id').primaryKey().generatedAlwaysAsIdentity(),
+    authorId: uuid('author_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    title: text('title').notNull(),
+    content: text('content').notNull(),
+    status: text('status').$type<PostStatus>().notNull(),
+    reportCount: integer('report_count').notNull().default(0),
+    moderationReason: text('moderation_reason'),
+    moderatedBy: uuid('moderated_by').references(() => users.id, { onDelete: 'set null' }),
+    moderatedAt: timestamptz('moderated_at'),
+    ...mutableColumns(),
+  },
+  (table) => [
+    index('community_posts_status_created_idx').on(table.status, table.createdAt.desc(), table.id.desc()),
+    index('community_posts_created_idx').on(table.createdAt.desc(), table.id.desc()),
+    index('community_posts_author_created_idx').on(table.authorId, table.createdAt.desc(), table.id.desc()),
+    index('community_posts_reported_idx')
+      .on(table.createdAt.desc(), table.id.desc())
+      .where(sql`${table.reportCount} > 0`),
+    index('community_posts_title_trgm_idx').using('gin', sql`lower(${table.title}) gin_trgm_ops`),
+    check(
+      'community_posts_status_check',
+      sql`${table.status} in ('pending', 'published', 'hidden', 'rejected')`,
+    ),
+  ],
+)
+
+/** One report per user and post: the primary key makes a second report a conflict. */
+export const postReports = pgTable(
+  'post_reports',
+  {
+    postId: integer('post_id')
+      .notNull()
+      .references(() => communityPosts.id, { onDelete: 'cascade' }),
+    reporterId: uuid('reporter_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    reason: text('reason').notNull(),
+    createdAt: timestamptz('created_at').notNull().defaultNow(),
+  },
+  (table) => [primaryKey({ columns: [table.postId, table.reporterId] })],
+)
+
+export const serviceStatuses = [
+  'operational',
+  'maintenance',
+  'degraded',
+  'partial_outage',
+  'major_outage',
+] as const
+export type ServiceStatus = (typeof serviceStatuses)[number]
+
+/** The append-only history of status changes, per service. */
+export const statusEvents = pgTable(
+  'status_events',
+  {
+    id: integer('id').primaryKey().generatedAlwaysAsIdentity(),
+    service: text('service').notNull(),
+    status: text('status').$type<ServiceStatus>().notNull(),
+    description: text('description'),
+    createdBy: uuid('created_by').references(() => users.id, { onDelete: 'set null' }),
+    createdAt: timestamptz('created_at').notNull().defaultNow(),
+  },
+  (table) => [
+    index('status_events_service_created_idx').on(table.service, table.createdAt.desc(), table.id.desc()),
+    index('status_events_created_idx').on(table.createdAt.desc(), table.id.desc()),
+    check(
+      'status_events_status_check',
+      sql`${table.status} in ('operational', 'maintenance', 'degraded', 'partial_outage', 'major_outage')`,
+    ),
+  ],
+)
+
+/**
+ * The current status of each service, kept in step with `status_events` in the same transaction,
+ * so that `GET /status` reads one small table. `since` moves only when the status changes.
+ */
+export const services = pgTable(
+  'services',
+  {
+    service: text('service').primaryKey(),
+    status: text('status').$type<ServiceStatus>().notNull(),
+    description: text('description'),
+    since: timestamptz('since').notNull(),
+    updatedAt: timestamptz('updated_at').notNull().defaultNow(),
+    version: integer('version').notNull().default(1),
+  },
+  (table) => [
+    check(
+      'services_status_check',
+      sql`${table.status} in ('operational', 'maintenance', 'degraded', 'partial_outage', 'major_outage')`,
+    ),
   ],
 )

@@ -1,9 +1,14 @@
 import { Elysia } from 'elysia'
 import type { DatabaseHandle } from '../db/client'
 import type { Config } from './config'
+import { adminRoutes } from './features/admin'
 import { authRoutes } from './features/auth'
 import { createAuthService } from './features/auth/service'
+import { communityRoutes } from './features/community'
 import { healthRoutes } from './features/health'
+import { projectsRoutes } from './features/projects'
+import { statusRoutes } from './features/status'
+import { supportRoutes } from './features/support'
 import { accessLog } from './http/access-log'
 import { auth } from './http/auth'
 import { body } from './http/body'
@@ -38,9 +43,14 @@ export function createApp({ database, config, logger }: AppDeps) {
     trustedOrigins: [...config.corsOrigins, ...(config.publicOrigin ? [config.publicOrigin] : [])],
   })
 
-  const api = new Elysia({ prefix: '/api/v1' }).use(
-    authRoutes({ db: database.db, service: authService, authPlugin }),
-  )
+  const features = { db: database.db, config, authPlugin, authService }
+  const api = new Elysia({ prefix: '/api/v1' })
+    .use(authRoutes({ db: database.db, service: authService, authPlugin }))
+    .use(projectsRoutes(features))
+    .use(supportRoutes(features))
+    .use(communityRoutes(features))
+    .use(statusRoutes(features))
+    .use(adminRoutes(features))
 
   const app = new Elysia({ normalize: false })
     .use(requestId)

@@ -19,6 +19,7 @@ export interface Config {
   logLevel: LogLevel
   /** Origin of the public site, used for same-origin checks on cookie-authenticated writes. */
   publicOrigin: string | null
+  community: { premoderation: boolean; reportThreshold: number }
 }
 
 export const logLevels = ['debug', 'info', 'warn', 'error', 'silent'] as const
@@ -53,6 +54,12 @@ export function loadConfig(env: Env): Config {
       /^\d+$/.test(raw) && Number(raw) >= min && Number(raw) <= max
         ? { value: Number(raw) }
         : { error: `must be a whole number from ${min} to ${max}` }
+  const boolean = (raw: string): { value: boolean } | { error: string } =>
+    raw === 'true' || raw === '1'
+      ? { value: true }
+      : raw === 'false' || raw === '0'
+        ? { value: false }
+        : { error: 'must be true or false' }
   const oneOf =
     <T extends string>(values: readonly T[]) =>
     (raw: string): { value: T } | { error: string } =>
@@ -91,6 +98,9 @@ export function loadConfig(env: Env): Config {
     )
   }
 
+  const premoderation = read('COMMUNITY_PREMODERATION', false, boolean)
+  const reportThreshold = read('COMMUNITY_REPORT_THRESHOLD', 3, integer(1, 1000))
+
   const databaseUrl = env.DATABASE_URL?.trim()
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     problems.push('DATABASE_URL: must start with postgres:// or postgresql://')
@@ -121,6 +131,7 @@ export function loadConfig(env: Env): Config {
     trustProxy,
     logLevel,
     publicOrigin,
+    community: { premoderation, reportThreshold },
   }
 }
 

@@ -96,3 +96,5 @@ function originOf(url: string | null): string | null {
 }
 
 export const hasRole = (role: Role, required: Role) => roleRank[role] >= roleRank[required]
+
+export type AuthPlugin = ReturnType<typeof auth>
