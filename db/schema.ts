@@ -274,3 +274,59 @@ export const services = pgTable(
     ),
   ],
 )
+
+/**
+ * Idempotency-Key claims and stored responses (CONTRACT §5). The primary key is the atomic claim;
+ * the response is written in the same transaction as the business write it answers.
+ */
+export const idempotencyKeys = pgTable(
+  'idempotency_keys',
+  {
+    scope: text('scope').notNull(),
+    method: text('method').notNull(),
+    path: text('path').notNull(),
+    key: text('key').notNull(),
+    fingerprint: text('fingerprint').notNull(),
+    /** Identifies the live claim, so that a released-and-reclaimed key is not completed twice. */
+    claimToken: uuid('claim_token').notNull(),
+    claimedAt: timestamptz('claimed_at').notNull().defaultNow(),
+    completedAt: timestamptz('completed_at'),
+    responseStatus: integer('response_status'),
+    responseHeaders: jsonb('response_headers').$type<Record<string, string>>(),
+    responseBody: text('response_body'),
+    expiresAt: timestamptz('expires_at').notNull(),
+  },
+  (table) => [
+    primaryKey({ columns: [table.scope, table.method, table.path, table.key] }),
+    index('idempotency_keys_expires_idx').on(table.expiresAt),
+  ],
+)
+
+/** Fixed-window request counters shared by every instance (CONTRACT §6). */
+export const rateLimitCounters = pgTable(
+  'rate_limit_counters',
+  {
+    bucket: text('bucket').notNull(),
+    windowStart: timestamptz('window_start').notNull(),
+    count: integer('count').notNull().default(0),
+    expiresAt: timestamptz('expires_at').notNull(),
+  },
+  (table) => [
+    primaryKey({ columns: [table.bucket, table.windowStart] }),
+    index('rate_limit_counters_expires_idx').on(table.expiresAt),
+  ],
+)
+
+/** One row per job and schedule slot: the unique key makes each slot run once across instances. */
+export const cronRuns = pgTable(
+  'cron_runs',
+  {
+    job: text('job').notNull(),
+    slot: timestamptz('slot').notNull(),
+    startedAt: timestamptz('started_at').notNull().defaultNow(),
+    finishedAt: timestamptz('finished_at'),
+    outcome: text('outcome'),
+    detail: jsonb('detail').$type<Record<string, unknown>>(),
+  },
+  (table) => [primaryKey({ columns: [table.job, table.slot] })],
+)

@@ -10,14 +10,17 @@ import { projectsRoutes } from './features/projects'
 import { statusRoutes } from './features/status'
 import { supportRoutes } from './features/support'
 import { accessLog } from './http/access-log'
-import { auth } from './http/auth'
 import { body } from './http/body'
 import { clientIp } from './http/client-ip'
+import { conditional } from './http/conditional'
 import { cors } from './http/cors'
 import { errors } from './http/errors'
 import { createMetricsRegistry, metrics } from './http/metrics'
 import { openapi } from './http/openapi'
+import { postgresRateLimitStore, rateLimit, redisRateLimitStore } from './http/rate-limit'
 import { requestId } from './http/request-id'
+import { routePlugins } from './http/route-plugins'
+import { createCleanupJobs } from './jobs/cleanup'
 import type { Logger } from './log'
 
 export interface AppDeps {
@@ -27,9 +30,11 @@ export interface AppDeps {
 }
 
 /**
- * The whole request path, in the order a request meets it: request id and client address,
- * CORS, the error mapper, metrics and the access log (both after the response), the body
- * parser, then the features. Both the entry point and the tests build the app here.
+ * The whole request path, in the order a request meets it:
+ *   request id -> client address -> CORS -> rate limit (before any parsing, so every request
+ *   counts) -> body parser -> route: auth, idempotency claim, validation, handler -> conditional
+ *   (ETag, 304) -> response; errors become problems in one place; metrics and the access log are
+ *   written after the response. Both the entry point and the tests build the app here.
  */
 export function createApp({ database, config, logger }: AppDeps) {
   const registry = createMetricsRegistry()
@@ -39,13 +44,29 @@ export function createApp({ database, config, logger }: AppDeps) {
     sessionTtlDays: config.sessionTtlDays,
     secureCookies: config.env === 'production',
   })
-  const authPlugin = auth(authService, {
-    trustedOrigins: [...config.corsOrigins, ...(config.publicOrigin ? [config.publicOrigin] : [])],
+  const rateLimitStore = config.redisUrl
+    ? redisRateLimitStore(config.redisUrl)
+    : postgresRateLimitStore(database)
+  const jobs = createCleanupJobs({
+    database,
+    registry,
+    logger,
+    lucia: authService.lucia,
+    rateLimitStore,
+    schedules: config.cronSchedules,
   })
 
-  const features = { db: database.db, config, authPlugin, authService }
+  const plugins = routePlugins({
+    db: database.db,
+    authenticator: authService,
+    trustedOrigins: [...config.corsOrigins, ...(config.publicOrigin ? [config.publicOrigin] : [])],
+    registry,
+    idempotencyTtlSeconds: config.idempotencyTtlSeconds,
+  })
+
+  const features = { db: database.db, config, authPlugin: plugins, authService }
   const api = new Elysia({ prefix: '/api/v1' })
-    .use(authRoutes({ db: database.db, service: authService, authPlugin }))
+    .use(authRoutes({ db: database.db, service: authService, authPlugin: plugins }))
     .use(projectsRoutes(features))
     .use(supportRoutes(features))
     .use(communityRoutes(features))
@@ -60,13 +81,24 @@ export function createApp({ database, config, logger }: AppDeps) {
     .use(metrics(registry))
     .use(accessLog(logger))
     .use(
+      rateLimit({
+        policies: config.rateLimits,
+        store: rateLimitStore,
+        registry,
+        claimedUserId: authService.claimedUserId,
+      }),
+    )
+    .use(
       body({ extraMediaTypes: { '/api/v1/auth/token': { types: ['application/x-www-form-urlencoded'] } } }),
     )
+    .use(conditional)
     .use(openapi({ version: config.version }))
     .use(healthRoutes({ version: config.version, ping: database.ping }))
     .use(api)
+    .use(config.cronEnabled ? jobs.plugin() : new Elysia({ name: 'cleanup-jobs-off' }))
+    .onStop(() => rateLimitStore.close())
 
-  return Object.assign(app, { services: { auth: authService }, metricsRegistry: registry })
+  return Object.assign(app, { services: { auth: authService }, jobs, metricsRegistry: registry })
 }
 
 export type App = ReturnType<typeof createApp>

@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
+import { Cron } from 'croner'
 import type { DatabaseTarget } from '../db/client'
+import { defaultPolicies, type RatePolicy, type RatePolicyName, ratePolicyNames } from './http/rate-limit'
+import { type CleanupJobName, cleanupJobNames, defaultSchedules } from './jobs/cleanup'
 
 /** Environment variables, read and validated once at start. Nothing else reads `process.env`. */
 export interface Config {
@@ -20,6 +23,13 @@ export interface Config {
   /** Origin of the public site, used for same-origin checks on cookie-authenticated writes. */
   publicOrigin: string | null
   community: { premoderation: boolean; reportThreshold: number }
+  rateLimits: Record<RatePolicyName, RatePolicy>
+  /** Rate-limit state goes to Redis when set, else to PostgreSQL. */
+  redisUrl: string | null
+  idempotencyTtlSeconds: number
+  /** Off in tests that drive the jobs by hand. */
+  cronEnabled: boolean
+  cronSchedules: Record<CleanupJobName, string>
 }
 
 export const logLevels = ['debug', 'info', 'warn', 'error', 'silent'] as const
@@ -101,6 +111,39 @@ export function loadConfig(env: Env): Config {
   const premoderation = read('COMMUNITY_PREMODERATION', false, boolean)
   const reportThreshold = read('COMMUNITY_REPORT_THRESHOLD', 3, integer(1, 1000))
 
+  const rateLimits = Object.fromEntries(
+    ratePolicyNames.map((name) => {
+      const fallback = defaultPolicies[name]
+      const parsed = read(`RATE_LIMIT_${name.toUpperCase()}`, fallback, (raw) => {
+        const match = /^(\d+)\/(\d+)$/.exec(raw)
+        const limit = Number(match?.[1])
+        const windowSeconds = Number(match?.[2])
+        return match && limit >= 1 && windowSeconds >= 1 && windowSeconds <= 86_400
+          ? { value: { name, limit, windowSeconds } }
+          : { error: 'must be <limit>/<window seconds>, e.g. 600/60 (window at most 86400)' }
+      })
+      return [name, parsed]
+    }),
+  ) as Record<RatePolicyName, RatePolicy>
+  const redisUrl = env.REDIS_URL?.trim() || null
+  if (redisUrl && !/^rediss?:\/\//.test(redisUrl))
+    problems.push('REDIS_URL: must start with redis:// or rediss://')
+  const idempotencyTtlSeconds = read('IDEMPOTENCY_TTL_SECONDS', 86_400, integer(60, 30 * 86_400))
+  const cronEnabled = read('CRON_ENABLED', true, boolean)
+  const cronSchedules = Object.fromEntries(
+    cleanupJobNames.map((job) => [
+      job,
+      read(`CRON_${job.toUpperCase().replaceAll('-', '_')}`, defaultSchedules[job], (raw) => {
+        try {
+          new Cron(raw, { paused: true }).stop()
+          return { value: raw }
+        } catch {
+          return { error: 'must be a cron pattern, e.g. "0 * * * *" (5 fields, or 6 with seconds)' }
+        }
+      }),
+    ]),
+  ) as Record<CleanupJobName, string>
+
   const databaseUrl = env.DATABASE_URL?.trim()
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     problems.push('DATABASE_URL: must start with postgres:// or postgresql://')
@@ -132,6 +175,11 @@ export function loadConfig(env: Env): Config {
     logLevel,
     publicOrigin,
     community: { premoderation, reportThreshold },
+    rateLimits,
+    redisUrl,
+    idempotencyTtlSeconds,
+    cronEnabled,
+    cronSchedules,
   }
 }
 

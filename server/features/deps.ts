@@ -1,12 +1,13 @@
 import type { Database } from '../../db/client'
 import type { Config } from '../config'
-import type { AuthPlugin } from '../http/auth'
+import type { RoutePlugins } from '../http/route-plugins'
 import type { AuthService } from './auth/service'
 
 /** What a feature's routes are built with: the database, the auth plugin, settings, and peers' services. */
 export interface FeatureDeps {
   db: Database
   config: Config
-  authPlugin: AuthPlugin
+  /** The route macros: `auth`/`identify`, `idempotent`, `cache` (built in server/app.ts). */
+  authPlugin: RoutePlugins
   authService: AuthService
 }

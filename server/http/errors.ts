@@ -1,4 +1,4 @@
-import { Elysia, ValidationError } from 'elysia'
+import { Elysia, getSchemaValidator, type TSchema, ValidationError } from 'elysia'
 import { errorFields, type Logger } from '../log'
 import { type FieldError, HttpError, PROBLEM_CONTENT_TYPE, problemBody } from './problem'
 import { requestMeta } from './request-id'
@@ -10,7 +10,7 @@ import { requestMeta } from './request-id'
  */
 export const errors = (logger: Logger) =>
   new Elysia({ name: 'errors' })
-    .onError(({ code, error, request, set, path }) => {
+    .onError(({ code, error, request, set, path, query, params }) => {
       const {
         status,
         code: problemCode,
@@ -18,7 +18,7 @@ export const errors = (logger: Logger) =>
         errors: fieldErrors,
         headers,
         extensions,
-      } = classify(code, error)
+      } = classify(code, error, { query, params })
       const meta = requestMeta(request)
       if (status >= 500) {
         logger.error('unhandled error', {
@@ -53,16 +53,26 @@ interface Classified {
   extensions?: Record<string, unknown>
 }
 
-function classify(code: string | number, error: unknown): Classified {
+/** The raw (not yet coerced) query and path parameters of the failed request. */
+interface RawInputs {
+  query?: Record<string, unknown>
+  params?: Record<string, unknown>
+}
+
+function classify(code: string | number, error: unknown, inputs: RawInputs = {}): Classified {
   if (error instanceof HttpError) return fromHttpError(error)
   // Errors thrown by our body parser arrive wrapped in Elysia's ParseError.
   if (error instanceof Error && error.cause instanceof HttpError) return fromHttpError(error.cause)
+  // A response that fails its own schema is our bug, not the caller's.
+  if (error instanceof ValidationError && error.type === 'response') {
+    return { status: 500, code: 'internal_error', detail: 'Something went wrong on our side.' }
+  }
   if (error instanceof ValidationError) {
     return {
       status: 422,
       code: 'validation_failed',
       detail: 'The request is not valid.',
-      errors: fieldErrorsOf(error),
+      errors: fieldErrorsOf(error, inputs),
     }
   }
   switch (code) {
@@ -88,7 +98,8 @@ function fromHttpError(error: HttpError): Classified {
   }
 }
 
-function fieldErrorsOf(error: ValidationError): FieldError[] {
+function fieldErrorsOf(error: ValidationError, inputs: RawInputs): FieldError[] {
+  if (error.type === 'property') return locateCoercionFailure(error, inputs)
   const seen = new Set<string>()
   const out: FieldError[] = []
   for (const issue of error.all) {
@@ -100,4 +111,32 @@ function fieldErrorsOf(error: ValidationError): FieldError[] {
     out.push({ pointer, detail })
   }
   return out
+}
+
+/**
+ * Elysia coerces numeric query and path strings in a transform; when the number then breaks the
+ * schema (`page_size=0` against `minimum: 1`) it throws a ValidationError of type `property` that
+ * no longer says which parameter failed. Recover the pointer: the raw parameters whose number is
+ * the rejected value and fails that same schema.
+ */
+function locateCoercionFailure(error: ValidationError, inputs: RawInputs): FieldError[] {
+  const validator = error.validator as { schema?: TSchema } | TSchema
+  const schema = (
+    validator && typeof validator === 'object' && 'schema' in validator ? validator.schema : validator
+  ) as TSchema
+  const issue = error.all[0]
+  const detail = issue && 'summary' in issue && issue.summary ? String(issue.summary) : 'Invalid value.'
+  let check: { Check(value: unknown): boolean } | undefined
+  try {
+    check = getSchemaValidator(schema) as unknown as { Check(value: unknown): boolean }
+  } catch {}
+  const out: FieldError[] = []
+  for (const location of ['query', 'params'] as const) {
+    for (const [name, raw] of Object.entries(inputs[location] ?? {})) {
+      const value = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : Number.NaN
+      if (value === error.value && check?.Check(value) === false)
+        out.push({ pointer: `/${location}/${name}`, detail })
+    }
+  }
+  return out.length > 0 ? out : [{ pointer: '', detail }]
 }

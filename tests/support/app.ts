@@ -15,6 +15,12 @@ export function testConfig(env: Record<string, string> = {}): Config {
     APP_SECRET: 'test-secret-that-is-at-least-32-characters-long',
     DATA_DIR: '/tmp/neoforge-test-unused',
     LOG_LEVEL: 'info',
+    // Suites sign in many times from one address: only the rate-limit suite sets real limits.
+    RATE_LIMIT_LOGIN: '100000/60',
+    RATE_LIMIT_REGISTER: '100000/60',
+    RATE_LIMIT_API: '100000/60',
+    // Jobs are driven by hand (`app.jobs.run`) where a test needs them.
+    CRON_ENABLED: 'false',
     ...env,
   })
 }

@@ -1,5 +1,8 @@
-import type { Executor } from '../../../db/client'
+import { and, desc, eq, gte, lt } from 'drizzle-orm'
+import { countAll, type Executor } from '../../../db/client'
 import { auditLog } from '../../../db/schema'
+import { type PageRequest, page } from '../../http/pagination'
+import type { AuditModel } from './model'
 
 /** CONTRACT §8: the actions the audit log knows. */
 export const auditActions = [
@@ -33,3 +36,48 @@ export async function recordAudit(db: Executor, entry: AuditEntry): Promise<void
 
 export const target = (type: 'session' | 'user' | 'post' | 'ticket' | 'project', id: string | number) =>
   `${type}:${id}`
+
+export interface AuditFilters {
+  actorId?: string
+  action?: AuditAction
+  target?: string
+  since?: Date
+  until?: Date
+}
+
+/**
+ * The audit log, newest first (`at desc, id desc`). `since` and `until` are both inclusive at the
+ * millisecond precision the API shows: `until` also matches the sub-millisecond rest of its instant.
+ */
+export async function listAudit(db: Executor, filters: AuditFilters, request: PageRequest) {
+  const where = and(
+    filters.actorId ? eq(auditLog.actorId, filters.actorId) : undefined,
+    filters.action ? eq(auditLog.action, filters.action) : undefined,
+    filters.target ? eq(auditLog.target, filters.target) : undefined,
+    filters.since ? gte(auditLog.at, filters.since) : undefined,
+    filters.until ? lt(auditLog.at, new Date(filters.until.getTime() + 1)) : undefined,
+  )
+  const [rows, [counted]] = await Promise.all([
+    db
+      .select()
+      .from(auditLog)
+      .where(where)
+      .orderBy(desc(auditLog.at), desc(auditLog.id))
+      .limit(request.pageSize)
+      .offset(request.offset),
+    db.select({ total: countAll }).from(auditLog).where(where),
+  ])
+  return page(rows.map(toAuditView), counted?.total ?? 0, request)
+}
+
+export function toAuditView(row: typeof auditLog.$inferSelect): AuditModel.Entry {
+  return {
+    id: row.id,
+    at: row.at.toISOString(),
+    actor_id: row.actorId,
+    action: row.action,
+    target: row.target,
+    ip: row.ip,
+    details: row.details,
+  }
+}

@@ -1,20 +1,16 @@
 import { Elysia, status } from 'elysia'
 import type { Database } from '../../../db/client'
-import type { auth } from '../../http/auth'
 import { clientOf } from '../../http/auth'
 import { pageRequest, respondWithPage } from '../../http/pagination'
 import { badRequest, problems, unauthenticated, validationFailed } from '../../http/problem'
+import type { RoutePlugins } from '../../http/route-plugins'
 import { toUserView } from '../users/model'
 import { createUser, findUserById } from '../users/service'
 import { AuthModel } from './model'
 import type { AuthService } from './service'
 
 /** CONTRACT §7: accounts, tokens, refresh rotation, sessions, and the console's cookie sign-in. */
-export const authRoutes = (deps: {
-  db: Database
-  service: AuthService
-  authPlugin: ReturnType<typeof auth>
-}) => {
+export const authRoutes = (deps: { db: Database; service: AuthService; authPlugin: RoutePlugins }) => {
   const { db, service } = deps
   const noStore = (set: { headers: Record<string, unknown> }) => {
     set.headers['cache-control'] = 'no-store'

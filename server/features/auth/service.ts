@@ -47,12 +47,12 @@ export function createAuthService(db: Database, settings: AuthSettings) {
   const sessionTtlMs = settings.sessionTtlDays * 86_400_000
 
   /** An access token for a session token, never outliving the session itself. */
-  function accessToken(sessionToken: string, sessionExpiresAt: Date) {
+  function accessToken(sessionToken: string, userId: string, sessionExpiresAt: Date) {
     const expiresAt = new Date(
       Math.min(Date.now() + settings.accessTokenTtlSeconds * 1000, sessionExpiresAt.getTime()),
     )
     return {
-      token: sealer.seal(sessionToken, expiresAt),
+      token: sealer.seal({ sessionToken, userId }, expiresAt),
       expiresIn: Math.floor((expiresAt.getTime() - Date.now()) / 1000),
     }
   }
@@ -120,7 +120,7 @@ export function createAuthService(db: Database, settings: AuthSettings) {
     client: ClientInfo,
   ): Promise<TokenPair> {
     const { session, sessionToken, refreshToken } = await login({ ...input, kind: 'bearer' }, client)
-    const access = accessToken(sessionToken, session.expiresAt)
+    const access = accessToken(sessionToken, session.userId, session.expiresAt)
     return {
       access_token: access.token,
       token_type: 'bearer',
@@ -186,10 +186,16 @@ export function createAuthService(db: Database, settings: AuthSettings) {
         .set({ tokenHash: sha256Hex(sessionToken), lastUsedAt: sql`now()`, expiresAt, ip: client.ip })
         .where(eq(userSessions.id, spent.sessionId))
       const refreshToken = await issueRefreshToken(tx, spent.sessionId)
-      return { sessionId: spent.sessionId, sessionToken, refreshToken, expiresAt }
+      return {
+        sessionId: spent.sessionId,
+        userId: session.session.userId,
+        sessionToken,
+        refreshToken,
+        expiresAt,
+      }
     })
     if (!outcome) throw invalidRefreshToken()
-    const access = accessToken(outcome.sessionToken, outcome.expiresAt)
+    const access = accessToken(outcome.sessionToken, outcome.userId, outcome.expiresAt)
     return {
       access_token: access.token,
       token_type: 'bearer',
@@ -204,7 +210,8 @@ export function createAuthService(db: Database, settings: AuthSettings) {
    * present but not valid is an error (401), not an anonymous request.
    */
   async function authenticate(credential: { bearer?: string; cookie?: string }): Promise<Principal> {
-    const sessionToken = credential.bearer !== undefined ? sealer.open(credential.bearer) : credential.cookie
+    const sessionToken =
+      credential.bearer !== undefined ? sealer.open(credential.bearer)?.sessionToken : credential.cookie
     if (!sessionToken) throw unauthenticated('The access token is invalid or expired.')
     const { session, user } = await lucia.validateSession(sha256Hex(sessionToken))
     if (!session || !user.is_active) throw unauthenticated('The session has ended; sign in again.')
@@ -352,8 +359,17 @@ export function createAuthService(db: Database, settings: AuthSettings) {
     return revoked.map((row) => row.id)
   }
 
+  /**
+   * The user a bearer token names, from the seal alone (no database read, session not checked):
+   * good enough to key a rate limit by principal, never to authorize.
+   */
+  function claimedUserId(bearer: string): string | null {
+    return sealer.open(bearer)?.userId ?? null
+  }
+
   return {
     lucia,
+    claimedUserId,
     login,
     issueTokens,
     refresh,

@@ -3,9 +3,10 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:
 /**
  * The secrets a client holds, and what the server keeps of them:
  * - a session token (32 random bytes): only its SHA-256 is stored, as lucia's session id;
- * - an access token: the session token and an expiry sealed with AES-256-GCM under a key derived
- *   from APP_SECRET, so it cannot be forged or read, dies at its expiry (<= 15 min), and dies at
- *   once with its session because every request validates the session it carries;
+ * - an access token: the session token, the user id and an expiry sealed with AES-256-GCM under a
+ *   key derived from APP_SECRET, so it cannot be forged or read, dies at its expiry (<= 15 min),
+ *   and dies at once with its session because every request validates the session it carries.
+ *   The user id lets the rate limiter key a request by principal without a database read;
  * - a refresh token (32 random bytes): only its SHA-256 is stored.
  */
 
@@ -17,19 +18,24 @@ export const sha256Hex = (value: string) => createHash('sha256').update(value).d
 export const newSessionToken = () => randomBytes(32).toString('base64url')
 export const newRefreshToken = () => REFRESH_PREFIX + randomBytes(32).toString('base64url')
 
+export interface AccessTokenContent {
+  sessionToken: string
+  userId: string
+}
+
 export interface AccessTokenSealer {
-  seal(sessionToken: string, expiresAt: Date): string
-  /** The session token inside a valid, unexpired access token; null for anything else. */
-  open(accessToken: string, now?: number): string | null
+  seal(content: AccessTokenContent, expiresAt: Date): string
+  /** What a valid, unexpired access token carries; null for anything else. */
+  open(accessToken: string, now?: number): AccessTokenContent | null
 }
 
 export function accessTokenSealer(appSecret: string): AccessTokenSealer {
   const key = createHash('sha256').update(`neoforge:access-token:v1:${appSecret}`).digest()
   return {
-    seal(sessionToken, expiresAt) {
+    seal({ sessionToken, userId }, expiresAt) {
       const iv = randomBytes(12)
       const cipher = createCipheriv('aes-256-gcm', key, iv)
-      const plain = Buffer.from(`${Math.floor(expiresAt.getTime() / 1000)}.${sessionToken}`)
+      const plain = Buffer.from(`${Math.floor(expiresAt.getTime() / 1000)}.${userId}.${sessionToken}`)
       const sealed = Buffer.concat([iv, cipher.update(plain), cipher.final(), cipher.getAuthTag()])
       return ACCESS_PREFIX + sealed.toString('base64url')
     },
@@ -44,10 +50,9 @@ export function accessTokenSealer(appSecret: string): AccessTokenSealer {
           decipher.update(sealed.subarray(12, sealed.length - 16)),
           decipher.final(),
         ]).toString()
-        const dot = plain.indexOf('.')
-        const expiresAt = Number(plain.slice(0, dot)) * 1000
-        if (dot < 1 || !(expiresAt > now)) return null
-        return plain.slice(dot + 1)
+        const [expiry, userId, sessionToken] = plain.split('.')
+        if (!userId || !sessionToken || !(Number(expiry) * 1000 > now)) return null
+        return { sessionToken, userId }
       } catch {
         return null
       }

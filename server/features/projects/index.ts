@@ -1,7 +1,90 @@
-import { Elysia } from 'elysia'
+import { Elysia, status } from 'elysia'
+import { pageRequest, respondWithPage } from '../../http/pagination'
+import { problems } from '../../http/problem'
 import type { FeatureDeps } from '../deps'
+import { ProjectModel, toProjectView } from './model'
+import { type Actor, createProject, deleteProject, getProject, listProjects, updateProject } from './service'
 
+const actorOf = (principal: { user: Actor }): Actor => ({ id: principal.user.id, role: principal.user.role })
+
+/**
+ * CONTRACT §8 Projects: owner-scoped (staff and admin see all); another user's project is 404.
+ */
 export const projectsRoutes = (deps: FeatureDeps) =>
-  new Elysia({ name: 'projects-routes', prefix: '/projects', detail: { tags: ['projects'] } }).use(
-    deps.authPlugin,
-  )
+  new Elysia({ name: 'projects-routes', prefix: '/projects', detail: { tags: ['projects'] } })
+    .use(deps.authPlugin)
+    .get(
+      '',
+      async ({ principal, query, request, set }) => {
+        const result = await listProjects(
+          deps.db,
+          actorOf(principal),
+          { q: query.q, ownerId: query.owner_id, sort: query.sort },
+          pageRequest(query),
+        )
+        return respondWithPage({ request, set }, { ...result, items: result.items.map(toProjectView) })
+      },
+      {
+        auth: true,
+        query: ProjectModel.listQuery,
+        response: { 200: ProjectModel.page, ...problems(401, 422) },
+        detail: {
+          summary: 'List projects (mine; staff and admin: all), newest first by default',
+          description:
+            'Filters: `q` (case-insensitive substring of the name), `owner_id` (staff and admin; a user may pass only their own id, anything else is 422). `sort`: `created_at`, `updated_at`, `name`, each with `-` for descending; default `-created_at`.',
+        },
+      },
+    )
+    .post(
+      '',
+      async ({ principal, body, set }) => {
+        const row = await createProject(deps.db, actorOf(principal), body)
+        set.headers.location = `/api/v1/projects/${row.id}`
+        return status(201, toProjectView(row))
+      },
+      {
+        auth: true,
+        body: ProjectModel.create,
+        response: { 201: ProjectModel.project, ...problems(400, 401, 403, 413, 415, 422) },
+        detail: { summary: 'Create a project owned by the caller (Location names it)' },
+      },
+    )
+    .get(
+      '/:id',
+      async ({ principal, params }) =>
+        toProjectView(await getProject(deps.db, actorOf(principal), params.id)),
+      {
+        auth: true,
+        params: ProjectModel.params,
+        response: { 200: ProjectModel.project, ...problems(401, 404, 422) },
+        detail: { summary: 'One project (others’ projects are 404 to users)' },
+      },
+    )
+    .patch(
+      '/:id',
+      async ({ principal, params, body }) =>
+        toProjectView(await updateProject(deps.db, actorOf(principal), params.id, body)),
+      {
+        auth: true,
+        params: ProjectModel.params,
+        body: ProjectModel.update,
+        response: { 200: ProjectModel.project, ...problems(400, 401, 403, 404, 413, 415, 422) },
+        detail: {
+          summary: 'Change a project’s name or description (owner, staff, admin)',
+          description: 'At least one of `name`, `description` (null clears it); an empty body is 422.',
+        },
+      },
+    )
+    .delete(
+      '/:id',
+      async ({ principal, client, params, set }) => {
+        await deleteProject(deps.db, actorOf(principal), params.id, client)
+        set.status = 204
+      },
+      {
+        auth: true,
+        params: ProjectModel.params,
+        response: { 204: ProjectModel.noContent, ...problems(401, 403, 404, 422) },
+        detail: { summary: 'Delete a project (owner, staff, admin); audited as project.delete' },
+      },
+    )

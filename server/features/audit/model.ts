@@ -1,0 +1,65 @@
+import { t } from 'elysia'
+import { pageOf, pageQuery } from '../../http/pagination'
+import { auditActions } from './service'
+
+/**
+ * An instant with a date, a time and a zone (RFC 3339 / ISO 8601 profile): `2026-11-27T19:48:55Z`,
+ * `2026-11-27T19:48:55.123+02:00`. Elysia's own `date-time` format also accepts bare dates and
+ * `Date#toString()` output, whose meaning depends on the server's clock; the pattern refuses them.
+ */
+const instant = (description: string) =>
+  t.String({
+    format: 'date-time',
+    pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,9})?)?(Z|z|[+-]\\d{2}:\\d{2})$',
+    description,
+  })
+
+/** A lower-case-or-upper-case canonical UUID (no `urn:uuid:` prefix, which PostgreSQL rejects). */
+export const uuidString = (description?: string) =>
+  t.String({
+    format: 'uuid',
+    pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$',
+    ...(description ? { description } : {}),
+  })
+
+export namespace AuditModel {
+  /** A union of literals, not `t.UnionEnum`: the latter defaults to its first value when absent. */
+  export const action = t.Union(
+    auditActions.map((value) => t.Literal(value)),
+    { description: `One of ${auditActions.join(', ')}.` },
+  )
+
+  export const entry = t.Object({
+    id: t.Integer(),
+    at: t.String({ format: 'date-time' }),
+    actor_id: t.Nullable(t.String({ format: 'uuid' })),
+    action: t.String({ description: 'One of the actions of CONTRACT §8.' }),
+    target: t.Nullable(t.String({ description: '`<type>:<id>`, e.g. `user:…` or `session:…`.' })),
+    ip: t.Nullable(t.String()),
+    details: t.Record(t.String(), t.Unknown(), {
+      description: 'What changed: usually `{before: {...}, after: {...}}` plus action-specific facts.',
+    }),
+  })
+  export type Entry = typeof entry.static
+
+  export const listQuery = t.Object(
+    {
+      ...pageQuery,
+      actor_id: t.Optional(uuidString('Only entries written by this user.')),
+      action: t.Optional(action),
+      target: t.Optional(
+        t.String({ minLength: 1, maxLength: 200, description: 'Exact target, e.g. `user:<uuid>`.' }),
+      ),
+      since: t.Optional(instant('Only entries at or after this instant (ISO 8601 with a zone).')),
+      until: t.Optional(
+        instant(
+          'Only entries at or before this instant (ISO 8601 with a zone; millisecond precision, like `at`).',
+        ),
+      ),
+    },
+    { additionalProperties: false },
+  )
+  export type ListQuery = typeof listQuery.static
+
+  export const page = pageOf(entry)
+}

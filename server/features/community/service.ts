@@ -1,0 +1,315 @@
+import { and, eq, gt, type SQL, sql } from 'drizzle-orm'
+import type { PgUpdateSetSource } from 'drizzle-orm/pg-core'
+import type { Executor } from '../../../db/client'
+import { countAll } from '../../../db/client'
+import { bumpVersion, containsText } from '../../../db/query'
+import { communityPosts, type PostStatus, postReports, type Role, users } from '../../../db/schema'
+import { hasRole } from '../../http/auth'
+import { orderBy, type PageRequest, page } from '../../http/pagination'
+import { conflict, type FieldError, forbidden, notFound, validationFailed } from '../../http/problem'
+import { recordAudit, target } from '../audit/service'
+import type { CommunityModel } from './model'
+
+/** Who is acting: a signed-in user (or null for anonymous readers). */
+export interface Viewer {
+  id: string
+  role: Role
+  fullName: string | null
+  email: string
+}
+
+type PostRow = typeof communityPosts.$inferSelect
+
+const isStaff = (viewer: Viewer | null) => viewer !== null && hasRole(viewer.role, 'staff')
+
+/** Published posts are public; any other status only to its author and to staff (404 to the rest). */
+export const canSee = (post: Pick<PostRow, 'status' | 'authorId'>, viewer: Viewer | null) =>
+  post.status === 'published' || (viewer !== null && (viewer.id === post.authorId || isStaff(viewer)))
+
+/** The author's display name: the full name, else the part of the email before the @. */
+export function displayName(fullName: string | null, email: string): string {
+  const name = fullName?.trim()
+  return name ? name : (email.split('@')[0] ?? email)
+}
+const authorName = sql<string>`coalesce(nullif(btrim(${users.fullName}), ''), split_part(${users.email}, '@', 1))`
+
+export function toPostView(row: PostRow, author_name: string): CommunityModel.Post {
+  return {
+    id: row.id,
+    title: row.title,
+    content: row.content,
+    author_id: row.authorId,
+    author_name,
+    status: row.status,
+    report_count: row.reportCount,
+    created_at: row.createdAt.toISOString(),
+    updated_at: row.updatedAt.toISOString(),
+  }
+}
+
+const selectPosts = (db: Executor) =>
+  db
+    .select({ post: communityPosts, authorName })
+    .from(communityPosts)
+    .innerJoin(users, eq(users.id, communityPosts.authorId))
+
+async function findPostView(db: Executor, id: number) {
+  const [row] = await selectPosts(db).where(eq(communityPosts.id, id)).limit(1)
+  return row ? toPostView(row.post, row.authorName) : undefined
+}
+
+/** Locks the post for the rest of the transaction, so that concurrent writes to it queue up. */
+async function lockPost(tx: Executor, id: number) {
+  const [row] = await tx.select().from(communityPosts).where(eq(communityPosts.id, id)).for('update')
+  return row
+}
+
+export async function createPost(
+  db: Executor,
+  author: Viewer,
+  input: { title: string; content: string },
+  options: { premoderation: boolean },
+) {
+  const [row] = await db
+    .insert(communityPosts)
+    .values({
+      authorId: author.id,
+      title: input.title,
+      content: input.content,
+      status: options.premoderation ? 'pending' : 'published',
+    })
+    .returning()
+  if (!row) throw new Error('insert returned no row')
+  return toPostView(row, displayName(author.fullName, author.email))
+}
+
+/**
+ * Anyone sees published posts; staff see every status and may filter by `status` and `reported`.
+ * Those two filters from anyone else are a 422 rather than silently ignored.
+ */
+export async function listPosts(
+  db: Executor,
+  viewer: Viewer | null,
+  query: CommunityModel.ListQuery,
+  request: PageRequest,
+) {
+  const conditions: (SQL | undefined)[] = []
+  if (isStaff(viewer)) {
+    if (query.status !== undefined) conditions.push(eq(communityPosts.status, query.status))
+    if (query.reported !== undefined)
+      conditions.push(query.reported ? gt(communityPosts.reportCount, 0) : eq(communityPosts.reportCount, 0))
+  } else {
+    const errors: FieldError[] = []
+    if (query.status !== undefined)
+      errors.push({ pointer: '/query/status', detail: 'Only staff may filter posts by status.' })
+    if (query.reported !== undefined)
+      errors.push({ pointer: '/query/reported', detail: 'Only staff may filter reported posts.' })
+    if (errors.length > 0) throw validationFailed(errors)
+    conditions.push(eq(communityPosts.status, 'published'))
+  }
+  if (query.q !== undefined) conditions.push(containsText(communityPosts.title, query.q))
+  if (query.author_id !== undefined) conditions.push(eq(communityPosts.authorId, query.author_id))
+  const where = and(...conditions)
+
+  const [rows, [counted]] = await Promise.all([
+    selectPosts(db)
+      .where(where)
+      .orderBy(
+        ...orderBy(
+          query.sort,
+          {
+            created_at: communityPosts.createdAt,
+            updated_at: communityPosts.updatedAt,
+            report_count: communityPosts.reportCount,
+          },
+          '-created_at',
+          communityPosts.id,
+        ),
+      )
+      .limit(request.pageSize)
+      .offset(request.offset),
+    db.select({ total: countAll }).from(communityPosts).where(where),
+  ])
+  return page(
+    rows.map((row) => toPostView(row.post, row.authorName)),
+    counted?.total ?? 0,
+    request,
+  )
+}
+
+export async function getPost(db: Executor, viewer: Viewer | null, id: number) {
+  const [row] = await selectPosts(db).where(eq(communityPosts.id, id)).limit(1)
+  if (!row || !canSee(row.post, viewer)) throw notFound('No such post.')
+  return toPostView(row.post, row.authorName)
+}
+
+export interface PostUpdate {
+  title?: string
+  content?: string
+  status?: PostStatus
+  moderation_reason?: string
+}
+
+/**
+ * The author edits title and content; staff moderate with a status and a reason (staff do not
+ * edit other people's words). A moderation that changes the status writes `post.moderate` in the
+ * same transaction; setting the status a post already has changes nothing and writes no audit row.
+ */
+export async function updatePost(
+  db: Executor,
+  viewer: Viewer,
+  id: number,
+  input: PostUpdate,
+  client: { ip: string | null },
+) {
+  const edits = input.title !== undefined || input.content !== undefined
+  const moderates = input.status !== undefined || input.moderation_reason !== undefined
+  if (!edits && !moderates) {
+    throw validationFailed([
+      { pointer: '/body', detail: 'Send at least one of title, content, or status with moderation_reason.' },
+    ])
+  }
+  if (input.status !== undefined && input.moderation_reason === undefined) {
+    throw validationFailed([
+      { pointer: '/body/moderation_reason', detail: 'A moderation_reason is required with status.' },
+    ])
+  }
+  if (input.status === undefined && input.moderation_reason !== undefined) {
+    throw validationFailed([{ pointer: '/body/status', detail: 'moderation_reason goes with a status.' }])
+  }
+
+  return db.transaction(async (tx) => {
+    const current = await lockPost(tx, id)
+    if (!current || !canSee(current, viewer)) throw notFound('No such post.')
+    if (edits && current.authorId !== viewer.id)
+      throw forbidden('Only the author may edit a post’s title and content.')
+    if (moderates && !isStaff(viewer)) throw forbidden('Only staff may moderate posts.')
+
+    const changes: PgUpdateSetSource<typeof communityPosts> = {}
+    if (input.title !== undefined) changes.title = input.title
+    if (input.content !== undefined) changes.content = input.content
+    const statusChanges = input.status !== undefined && input.status !== current.status
+    if (statusChanges) {
+      changes.status = input.status
+      changes.moderationReason = input.moderation_reason ?? null
+      changes.moderatedBy = viewer.id
+      changes.moderatedAt = sql`now()`
+    }
+    if (Object.keys(changes).length > 0) {
+      await tx
+        .update(communityPosts)
+        .set({ ...changes, ...bumpVersion(communityPosts) })
+        .where(eq(communityPosts.id, id))
+    }
+    if (statusChanges) {
+      await recordAudit(tx, {
+        actorId: viewer.id,
+        action: 'post.moderate',
+        target: target('post', id),
+        ip: client.ip,
+        details: {
+          before: { status: current.status },
+          after: { status: input.status },
+          reason: input.moderation_reason,
+        },
+      })
+    }
+    const view = await findPostView(tx, id)
+    if (!view) throw notFound('No such post.')
+    return view
+  })
+}
+
+/** The author deletes their post; staff delete anyone's, which is moderation and is audited. */
+export async function deletePost(db: Executor, viewer: Viewer, id: number, client: { ip: string | null }) {
+  await db.transaction(async (tx) => {
+    const current = await lockPost(tx, id)
+    if (!current || !canSee(current, viewer)) throw notFound('No such post.')
+    const isAuthor = current.authorId === viewer.id
+    if (!isAuthor && !isStaff(viewer)) throw forbidden('Only the author or staff may delete a post.')
+    await tx.delete(communityPosts).where(eq(communityPosts.id, id))
+    if (!isAuthor) {
+      await recordAudit(tx, {
+        actorId: viewer.id,
+        action: 'post.moderate',
+        target: target('post', id),
+        ip: client.ip,
+        details: {
+          before: { status: current.status, title: current.title, author_id: current.authorId },
+          after: { deleted: true },
+        },
+      })
+    }
+  })
+}
+
+/**
+ * One report per user and post (the post_reports primary key), counted atomically under the
+ * post's row lock. When the reports since the last moderation decision reach `threshold`, a
+ * published post is hidden for review in the same transaction.
+ */
+export async function reportPost(
+  db: Executor,
+  reporter: Viewer,
+  id: number,
+  reason: string,
+  options: { threshold: number },
+) {
+  return db.transaction(async (tx) => {
+    const current = await lockPost(tx, id)
+    if (!current || !canSee(current, reporter)) throw notFound('No such post.')
+    if (current.authorId === reporter.id)
+      throw forbidden('You cannot report your own post.', 'cannot_report_own_post')
+
+    const [inserted] = await tx
+      .insert(postReports)
+      // clock_timestamp(), not the transaction's start: the report is dated after the row lock, so
+      // it compares correctly with a moderation that committed while this transaction waited.
+      .values({ postId: id, reporterId: reporter.id, reason, createdAt: sql`clock_timestamp()` })
+      .onConflictDoNothing()
+      .returning({ postId: postReports.postId })
+    if (!inserted) throw conflict('You have already reported this post.', 'already_reported')
+
+    let hide = false
+    if (current.status === 'published' && current.reportCount + 1 >= options.threshold) {
+      const since = current.moderatedAt
+      const [counted] = await tx
+        .select({ total: countAll })
+        .from(postReports)
+        .where(and(eq(postReports.postId, id), since ? gt(postReports.createdAt, since) : undefined))
+      hide = (counted?.total ?? 0) >= options.threshold
+    }
+
+    const [updated] = await tx
+      .update(communityPosts)
+      .set({
+        reportCount: sql`${communityPosts.reportCount} + 1`,
+        ...(hide
+          ? {
+              status: 'hidden' as const,
+              moderationReason: 'report_threshold',
+              moderatedBy: null,
+              moderatedAt: sql`now()`,
+            }
+          : {}),
+        ...bumpVersion(communityPosts),
+      })
+      .where(eq(communityPosts.id, id))
+      .returning({ reportCount: communityPosts.reportCount })
+    if (hide) {
+      await recordAudit(tx, {
+        actorId: null,
+        action: 'post.moderate',
+        target: target('post', id),
+        ip: null,
+        details: {
+          before: { status: 'published' },
+          after: { status: 'hidden' },
+          reason: 'report_threshold',
+          report_count: updated?.reportCount,
+        },
+      })
+    }
+    return { post_id: id, report_count: updated?.reportCount ?? current.reportCount + 1 }
+  })
+}

@@ -1,0 +1,133 @@
+import { and, eq } from 'drizzle-orm'
+import type { Database, Executor } from '../../../db/client'
+import { countAll } from '../../../db/client'
+import { bumpVersion, containsText } from '../../../db/query'
+import { projects, type Role } from '../../../db/schema'
+import { hasRole } from '../../http/auth'
+import { orderBy, type PageRequest, page } from '../../http/pagination'
+import { notFound, validationFailed } from '../../http/problem'
+import { recordAudit, target } from '../audit/service'
+
+/** Who acts: the signed-in user's id and role. */
+export interface Actor {
+  id: string
+  role: Role
+}
+
+export type ProjectRow = typeof projects.$inferSelect
+export type ProjectSort = 'created_at' | 'updated_at' | 'name' | `-${'created_at' | 'updated_at' | 'name'}`
+
+const noSuchProject = () => notFound('No such project.')
+
+/** Users reach only their own projects; staff and admin reach all. Others' projects are 404. */
+const reachable = (actor: Actor) =>
+  hasRole(actor.role, 'staff') ? undefined : eq(projects.ownerId, actor.id)
+
+export async function listProjects(
+  db: Executor,
+  actor: Actor,
+  filters: { q?: string; ownerId?: string; sort?: ProjectSort },
+  request: PageRequest,
+) {
+  if (filters.ownerId !== undefined && !hasRole(actor.role, 'staff') && filters.ownerId !== actor.id) {
+    throw validationFailed([
+      {
+        pointer: '/query/owner_id',
+        detail: 'Only staff may list other owners’ projects; leave owner_id out or pass your own id.',
+      },
+    ])
+  }
+  const where = and(
+    reachable(actor),
+    filters.ownerId !== undefined ? eq(projects.ownerId, filters.ownerId) : undefined,
+    filters.q !== undefined ? containsText(projects.name, filters.q) : undefined,
+  )
+  const order = orderBy(
+    filters.sort,
+    { created_at: projects.createdAt, updated_at: projects.updatedAt, name: projects.name },
+    '-created_at',
+    projects.id,
+  )
+  const [rows, [counted]] = await Promise.all([
+    db
+      .select()
+      .from(projects)
+      .where(where)
+      .orderBy(...order)
+      .limit(request.pageSize)
+      .offset(request.offset),
+    db.select({ total: countAll }).from(projects).where(where),
+  ])
+  return page(rows, counted?.total ?? 0, request)
+}
+
+export async function getProject(db: Executor, actor: Actor, id: string): Promise<ProjectRow> {
+  const [row] = await db
+    .select()
+    .from(projects)
+    .where(and(eq(projects.id, id), reachable(actor)))
+    .limit(1)
+  if (!row) throw noSuchProject()
+  return row
+}
+
+export async function createProject(
+  db: Executor,
+  actor: Actor,
+  input: { name: string; description?: string | null },
+): Promise<ProjectRow> {
+  const [row] = await db
+    .insert(projects)
+    .values({ ownerId: actor.id, name: cleanName(input.name), description: input.description ?? null })
+    .returning()
+  if (!row) throw new Error('insert returned no row')
+  return row
+}
+
+/** Renames or re-describes a project (its owner, or staff/admin). At least one field is needed. */
+export async function updateProject(
+  db: Executor,
+  actor: Actor,
+  id: string,
+  input: { name?: string; description?: string | null },
+): Promise<ProjectRow> {
+  const changes: Partial<Pick<ProjectRow, 'name' | 'description'>> = {}
+  if (input.name !== undefined) changes.name = cleanName(input.name)
+  if (input.description !== undefined) changes.description = input.description
+  if (Object.keys(changes).length === 0) {
+    throw validationFailed([{ pointer: '/body', detail: 'Send at least one of name, description.' }])
+  }
+  const [row] = await db
+    .update(projects)
+    .set({ ...changes, ...bumpVersion(projects) })
+    .where(and(eq(projects.id, id), reachable(actor)))
+    .returning()
+  if (!row) throw noSuchProject()
+  return row
+}
+
+/** Deletes a project (its owner, or staff/admin) and audits `project.delete` in the same transaction. */
+export async function deleteProject(
+  db: Database,
+  actor: Actor,
+  id: string,
+  client: { ip: string | null },
+): Promise<void> {
+  await db.transaction(async (tx) => {
+    const [removed] = await tx
+      .delete(projects)
+      .where(and(eq(projects.id, id), reachable(actor)))
+      .returning({ name: projects.name, ownerId: projects.ownerId })
+    if (!removed) throw noSuchProject()
+    await recordAudit(tx, {
+      actorId: actor.id,
+      action: 'project.delete',
+      target: target('project', id),
+      ip: client.ip,
+      details: { before: { name: removed.name, owner_id: removed.ownerId } },
+    })
+  })
+}
+
+/** The schema refuses blank names; surrounding whitespace is not part of a name. */
+const cleanName = (name: string) => name.trim()
