@@ -330,3 +330,27 @@ export const cronRuns = pgTable(
   },
   (table) => [primaryKey({ columns: [table.job, table.slot] })],
 )
+
+/** The latest CSP violation reports, for the console (pruned by cron). */
+export const cspReports = pgTable(
+  'csp_reports',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    receivedAt: timestamptz('received_at').notNull().defaultNow(),
+    documentUri: text('document_uri'),
+    blockedUri: text('blocked_uri'),
+    directive: text('directive').notNull(),
+    disposition: text('disposition'),
+    sourceFile: text('source_file'),
+    lineNumber: integer('line_number'),
+    columnNumber: integer('column_number'),
+    sample: text('sample'),
+    userAgent: text('user_agent'),
+    ip: text('ip'),
+    raw: jsonb('raw').$type<Record<string, unknown>>().notNull(),
+  },
+  (table) => [
+    index('csp_reports_received_idx').on(table.receivedAt.desc(), table.id.desc()),
+    index('csp_reports_directive_idx').on(table.directive, table.receivedAt.desc()),
+  ],
+)

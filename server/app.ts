@@ -7,6 +7,7 @@ import { createAuthService } from './features/auth/service'
 import { communityRoutes } from './features/community'
 import { healthRoutes } from './features/health'
 import { projectsRoutes } from './features/projects'
+import { CSP_REPORT_MAX_BYTES, CSP_REPORT_MEDIA_TYPES, securityRoutes } from './features/security'
 import { statusRoutes } from './features/status'
 import { supportRoutes } from './features/support'
 import { accessLog } from './http/access-log'
@@ -20,6 +21,8 @@ import { openapi } from './http/openapi'
 import { postgresRateLimitStore, rateLimit, redisRateLimitStore } from './http/rate-limit'
 import { requestId } from './http/request-id'
 import { routePlugins } from './http/route-plugins'
+import { CSP_REPORT_PATH, securityHeaders } from './http/security-headers'
+import { threatBlock } from './http/threat-block'
 import { createCleanupJobs } from './jobs/cleanup'
 import type { Logger } from './log'
 
@@ -31,10 +34,11 @@ export interface AppDeps {
 
 /**
  * The whole request path, in the order a request meets it:
- *   request id -> client address -> CORS -> rate limit (before any parsing, so every request
- *   counts) -> body parser -> route: auth, idempotency claim, validation, handler -> conditional
- *   (ETag, 304) -> response; errors become problems in one place; metrics and the access log are
- *   written after the response. Both the entry point and the tests build the app here.
+ *   request id -> security headers -> threat blocking (no database work) -> client address ->
+ *   CORS -> rate limit (before any parsing, so every request counts) -> body parser -> route:
+ *   auth, idempotency claim, validation, handler -> conditional (ETag, 304) -> response.
+ * Errors become problems in one place; metrics and the access log are written after the
+ * response. Both the entry point and the tests build the app here.
  */
 export function createApp({ database, config, logger }: AppDeps) {
   const registry = createMetricsRegistry()
@@ -64,7 +68,7 @@ export function createApp({ database, config, logger }: AppDeps) {
     idempotencyTtlSeconds: config.idempotencyTtlSeconds,
   })
 
-  const features = { db: database.db, config, authPlugin: plugins, authService }
+  const features = { db: database.db, config, authPlugin: plugins, authService, logger, registry }
   const api = new Elysia({ prefix: '/api/v1' })
     .use(authRoutes({ db: database.db, service: authService, authPlugin: plugins }))
     .use(projectsRoutes(features))
@@ -72,14 +76,17 @@ export function createApp({ database, config, logger }: AppDeps) {
     .use(communityRoutes(features))
     .use(statusRoutes(features))
     .use(adminRoutes(features))
+    .use(securityRoutes(features))
 
   const app = new Elysia({ normalize: false })
     .use(requestId)
-    .use(clientIp(config.trustProxy))
-    .use(cors(config.corsOrigins))
+    .use(securityHeaders({ production: config.env === 'production', publicOrigin: config.publicOrigin }))
     .use(errors(logger))
     .use(metrics(registry))
     .use(accessLog(logger))
+    .use(threatBlock(registry))
+    .use(clientIp(config.trustProxy))
+    .use(cors(config.corsOrigins))
     .use(
       rateLimit({
         policies: config.rateLimits,
@@ -89,7 +96,12 @@ export function createApp({ database, config, logger }: AppDeps) {
       }),
     )
     .use(
-      body({ extraMediaTypes: { '/api/v1/auth/token': { types: ['application/x-www-form-urlencoded'] } } }),
+      body({
+        extraMediaTypes: {
+          '/api/v1/auth/token': { types: ['application/x-www-form-urlencoded'] },
+          [CSP_REPORT_PATH]: { types: CSP_REPORT_MEDIA_TYPES, maxBytes: CSP_REPORT_MAX_BYTES },
+        },
+      }),
     )
     .use(conditional)
     .use(openapi({ version: config.version }))

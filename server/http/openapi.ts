@@ -1,5 +1,6 @@
 import { swagger } from '@elysiajs/swagger'
 import { Elysia } from 'elysia'
+import { CSP_REPORT_PATH } from './security-headers'
 
 /**
  * CONTRACT §1: the OpenAPI document at `/swagger/json` and its UI at `/swagger`, rendered by
@@ -10,8 +11,29 @@ const scalarBundle = Bun.file(
   new URL('../../node_modules/@scalar/api-reference/dist/browser/standalone.js', import.meta.url).pathname,
 )
 
+/** Scalar's page: its own bundle, its injected styles, data: fonts and images, the spec over fetch. */
+export const SWAGGER_CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data:",
+  "font-src 'self' data:",
+  "connect-src 'self'",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  `report-uri ${CSP_REPORT_PATH}`,
+].join('; ')
+
 export const openapi = (info: { version: string }) =>
   new Elysia({ name: 'openapi' })
+    .onRequest(({ request, set }) => {
+      if (request.method === 'GET' && new URL(request.url).pathname === '/swagger') {
+        set.headers['content-security-policy'] = SWAGGER_CSP
+        delete set.headers['content-security-policy-report-only']
+      }
+    })
+    .as('global')
     .get(
       SCALAR_BUNDLE_PATH,
       ({ set }) => {

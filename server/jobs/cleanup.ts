@@ -3,6 +3,7 @@ import { sql } from 'drizzle-orm'
 import { Elysia } from 'elysia'
 import type { DatabaseHandle } from '../../db/client'
 import type { SessionLucia } from '../features/auth/sessions'
+import { pruneCspReports } from '../features/security/service'
 import type { MetricsRegistry } from '../http/metrics'
 import type { RateLimitStore } from '../http/rate-limit'
 import { errorFields, type Logger } from '../log'
@@ -13,13 +14,14 @@ import { errorFields, type Logger } from '../log'
  * key lets exactly one instance win, and runs under a per-job advisory lock so a slow run is
  * never overlapped by the next. Outcomes: success, failure, skipped (another instance has it).
  */
-export const cleanupJobNames = ['idempotency-keys', 'sessions', 'rate-limit-counters'] as const
+export const cleanupJobNames = ['idempotency-keys', 'sessions', 'rate-limit-counters', 'csp-reports'] as const
 export type CleanupJobName = (typeof cleanupJobNames)[number]
 
 export const defaultSchedules: Record<CleanupJobName, string> = {
   'idempotency-keys': '0 * * * *', // hourly
   sessions: '30 3 * * *', // daily at 03:30
   'rate-limit-counters': '*/10 * * * *', // every 10 minutes
+  'csp-reports': '15 * * * *', // hourly
 }
 
 export type JobOutcome = 'success' | 'failure' | 'skipped'
@@ -61,6 +63,9 @@ export function createCleanupJobs(deps: CleanupDeps) {
     },
     async 'rate-limit-counters'() {
       return { deleted: await deps.rateLimitStore.prune() }
+    },
+    async 'csp-reports'() {
+      return { deleted: await pruneCspReports(database.db) }
     },
   }
 

@@ -10,6 +10,9 @@ import type { Harness, TestResponse } from './app'
 
 export const PASSWORD = 'correct horse battery staple'
 
+/** Timeout for hooks and tests that hash or verify passwords (slow on a loaded machine). */
+export const SLOW = 60_000
+
 /**
  * The identity suites sign in far more often than one client may in a real minute; they lift the
  * §6 limits so that each test proves its own rule (rate limits have their own suite).

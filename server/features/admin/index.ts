@@ -1,4 +1,6 @@
 import { Elysia } from 'elysia'
+import { ifMatchOf, itemEtag } from '../../http/conditional'
+import { reply } from '../../http/idempotency'
 import { pageRequest, respondWithPage } from '../../http/pagination'
 import { problems, validationFailed } from '../../http/problem'
 import { AuditModel } from '../audit/model'
@@ -44,17 +46,29 @@ export const adminRoutes = (deps: FeatureDeps) => {
     )
     .patch(
       '/users/:id',
-      async ({ principal, client, params, body }) =>
-        Admin.updateUser(db, authService, principal, params.id, body, client),
+      async ({ principal, client, params, body, request, idempotency }) =>
+        idempotency.run(async (tx) => {
+          const { user, version } = await Admin.updateUser(
+            tx,
+            authService,
+            principal,
+            params.id,
+            body,
+            client,
+            ifMatchOf(request),
+          )
+          return reply.ok(user, { etag: itemEtag(version) })
+        }),
       {
         auth: 'admin',
+        idempotent: true,
         params: AdminModel.userParams,
         body: AdminModel.userPatch,
-        response: { 200: AdminModel.user, ...problems(400, 401, 403, 404, 409, 413, 415, 422) },
+        response: { 200: AdminModel.user, ...problems(400, 401, 403, 404, 409, 412, 413, 415, 422) },
         detail: {
           summary: 'Change a user’s role or active flag (admin)',
           description:
-            'Deactivation revokes every session of the user in the same transaction. Admins cannot demote or deactivate themselves (409 `cannot_modify_self`). Audited as `user.role_change` and `user.deactivate` (both directions of the active flag).',
+            'Deactivation revokes every session of the user in the same transaction. Admins cannot demote or deactivate themselves (409 `cannot_modify_self`). Audited as `user.role_change` and `user.deactivate` (both directions of the active flag). Honours `If-Match` (the user’s `ETag`, `"v<version>"`, is on every 200) and `Idempotency-Key`.',
         },
       },
     )
@@ -84,18 +98,21 @@ export const adminRoutes = (deps: FeatureDeps) => {
       {
         auth: 'staff',
         params: AdminModel.sessionParams,
-        response: { 200: AdminModel.session, ...problems(401, 403, 404, 422) },
+        response: { 200: AdminModel.session, ...problems(400, 401, 403, 404, 409, 422) },
         detail: { summary: 'Revoke any user’s session (staff; idempotent)' },
       },
     )
     .post(
       '/users/:id/sessions/revoke-all',
-      async ({ principal, client, params }) =>
-        Admin.revokeAllSessions(db, authService, principal, params.id, client),
+      async ({ principal, client, params, idempotency }) =>
+        idempotency.run(async (tx) =>
+          reply.ok(await Admin.revokeAllSessions(tx, authService, principal, params.id, client)),
+        ),
       {
         auth: 'staff',
+        idempotent: true,
         params: AdminModel.userParams,
-        response: { 200: AdminModel.revokedCount, ...problems(401, 403, 404, 422) },
+        response: { 200: AdminModel.revokedCount, ...problems(400, 401, 403, 404, 409, 422) },
         detail: { summary: 'Revoke every session of a user (staff)' },
       },
     )

@@ -3,12 +3,13 @@ import { countAll, type Database, type Executor } from '../../../db/client'
 import { bumpVersion, containsText } from '../../../db/query'
 import { type Role, userSessions, users } from '../../../db/schema'
 import type { Principal } from '../../http/auth'
+import { assertIfMatch, type IfMatch } from '../../http/conditional'
 import { type PageRequest, page } from '../../http/pagination'
 import { conflict, forbidden, notFound } from '../../http/problem'
 import { recordAudit, target } from '../audit/service'
 import type { AuthService, ClientInfo } from '../auth/service'
 import { toSessionView } from '../auth/service'
-import { toUserView } from '../users/model'
+import { toUserView, type UserModel } from '../users/model'
 import type { AdminModel } from './model'
 
 /**
@@ -54,19 +55,21 @@ export async function listUsers(db: Executor, filters: UserFilters, request: Pag
 }
 
 /**
- * Changes a user's role and/or active flag. The actor must still be an active admin when the change
- * commits (both rows are locked, in id order, so two admins demoting each other at once cannot
- * leave the system without one), and may neither demote nor deactivate themselves. A field set to
- * its current value changes nothing: no version bump, no audit row.
+ * Changes a user's role and/or active flag, in the caller's transaction (the one that also stores
+ * the idempotent response). The actor must still be an active admin when the change commits (both
+ * rows are locked, in id order, so two admins demoting each other at once cannot leave the system
+ * without one), and may neither demote nor deactivate themselves. `If-Match` is checked against the
+ * locked row. A field set to its current value changes nothing: no version bump, no audit row.
  */
 export async function updateUser(
-  db: Database,
+  tx: Executor,
   authService: AuthService,
   actor: Principal,
   userId: string,
   patch: AdminModel.UserPatch,
   client: ClientInfo,
-) {
+  ifMatch: IfMatch = null,
+): Promise<{ user: UserModel.User; version: number }> {
   const self = actor.user.id === userId
   if (self && ((patch.role !== undefined && patch.role !== 'admin') || patch.is_active === false)) {
     throw conflict(
@@ -74,59 +77,58 @@ export async function updateUser(
       'cannot_modify_self',
     )
   }
-  return db.transaction(async (tx) => {
-    const locked = await tx
-      .select()
-      .from(users)
-      .where(inArray(users.id, [...new Set([actor.user.id, userId])]))
-      .orderBy(asc(users.id))
-      .for('update')
-    const current = locked.find((row) => row.id === userId)
-    const actorRow = locked.find((row) => row.id === actor.user.id)
-    if (actorRow?.role !== 'admin' || !actorRow.isActive) {
-      throw forbidden('This needs the admin role.')
-    }
-    if (!current) throw notFound('No such user.')
+  const locked = await tx
+    .select()
+    .from(users)
+    .where(inArray(users.id, [...new Set([actor.user.id, userId])]))
+    .orderBy(asc(users.id))
+    .for('update')
+  const current = locked.find((row) => row.id === userId)
+  const actorRow = locked.find((row) => row.id === actor.user.id)
+  if (actorRow?.role !== 'admin' || !actorRow.isActive) {
+    throw forbidden('This needs the admin role.')
+  }
+  if (!current) throw notFound('No such user.')
+  assertIfMatch(ifMatch, current.version)
 
-    const roleChanges = patch.role !== undefined && patch.role !== current.role
-    const activeChanges = patch.is_active !== undefined && patch.is_active !== current.isActive
-    if (!roleChanges && !activeChanges) return toUserView(current)
+  const roleChanges = patch.role !== undefined && patch.role !== current.role
+  const activeChanges = patch.is_active !== undefined && patch.is_active !== current.isActive
+  if (!roleChanges && !activeChanges) return { user: toUserView(current), version: current.version }
 
-    const [updated] = await tx
-      .update(users)
-      .set({
-        ...(roleChanges ? { role: patch.role } : {}),
-        ...(activeChanges ? { isActive: patch.is_active } : {}),
-        ...bumpVersion(users),
-      })
-      .where(eq(users.id, userId))
-      .returning()
-    if (!updated) throw notFound('No such user.')
+  const [updated] = await tx
+    .update(users)
+    .set({
+      ...(roleChanges ? { role: patch.role } : {}),
+      ...(activeChanges ? { isActive: patch.is_active } : {}),
+      ...bumpVersion(users),
+    })
+    .where(eq(users.id, userId))
+    .returning()
+  if (!updated) throw notFound('No such user.')
 
-    const audit = { actorId: actor.user.id, target: target('user', userId), ip: client.ip }
-    if (roleChanges) {
-      await recordAudit(tx, {
-        ...audit,
-        action: 'user.role_change',
-        details: { before: { role: current.role }, after: { role: updated.role } },
-      })
-    }
-    if (activeChanges) {
-      // The contract has no `user.activate`: `user.deactivate` records every change of the
-      // account's active flag, and before/after say which way it went.
-      const revoked = updated.isActive ? [] : await authService.revokeAllSessionsIn(tx, userId)
-      await recordAudit(tx, {
-        ...audit,
-        action: 'user.deactivate',
-        details: {
-          before: { is_active: current.isActive },
-          after: { is_active: updated.isActive },
-          ...(updated.isActive ? {} : { revoked_sessions: revoked.length, session_ids: revoked }),
-        },
-      })
-    }
-    return toUserView(updated)
-  })
+  const audit = { actorId: actor.user.id, target: target('user', userId), ip: client.ip }
+  if (roleChanges) {
+    await recordAudit(tx, {
+      ...audit,
+      action: 'user.role_change',
+      details: { before: { role: current.role }, after: { role: updated.role } },
+    })
+  }
+  if (activeChanges) {
+    // The contract has no `user.activate`: `user.deactivate` records every change of the
+    // account's active flag, and before/after say which way it went.
+    const revoked = updated.isActive ? [] : await authService.revokeAllSessionsIn(tx, userId)
+    await recordAudit(tx, {
+      ...audit,
+      action: 'user.deactivate',
+      details: {
+        before: { is_active: current.isActive },
+        after: { is_active: updated.isActive },
+        ...(updated.isActive ? {} : { revoked_sessions: revoked.length, session_ids: revoked }),
+      },
+    })
+  }
+  return { user: toUserView(updated), version: updated.version }
 }
 
 export interface SessionFilters {
@@ -202,29 +204,27 @@ export async function revokeSession(
 }
 
 /**
- * Revokes every active session of a user; the audit row (only when something was revoked, like
- * revoking one session twice writes one row) lists the session ids.
+ * Revokes every active session of a user, in the caller's transaction. The audit row (written only
+ * when something was revoked, as revoking one session twice writes one row) lists the session ids.
  */
 export async function revokeAllSessions(
-  db: Database,
+  tx: Executor,
   authService: AuthService,
   actor: Principal,
   userId: string,
   client: ClientInfo,
 ): Promise<{ revoked_count: number }> {
-  return db.transaction(async (tx) => {
-    const [user] = await tx.select({ id: users.id }).from(users).where(eq(users.id, userId)).limit(1)
-    if (!user) throw notFound('No such user.')
-    const sessionIds = await authService.revokeAllSessionsIn(tx, userId)
-    if (sessionIds.length > 0) {
-      await recordAudit(tx, {
-        actorId: actor.user.id,
-        action: 'session.revoke_all',
-        target: target('user', userId),
-        ip: client.ip,
-        details: { revoked_count: sessionIds.length, session_ids: sessionIds },
-      })
-    }
-    return { revoked_count: sessionIds.length }
-  })
+  const [user] = await tx.select({ id: users.id }).from(users).where(eq(users.id, userId)).limit(1)
+  if (!user) throw notFound('No such user.')
+  const sessionIds = await authService.revokeAllSessionsIn(tx, userId)
+  if (sessionIds.length > 0) {
+    await recordAudit(tx, {
+      actorId: actor.user.id,
+      action: 'session.revoke_all',
+      target: target('user', userId),
+      ip: client.ip,
+      details: { revoked_count: sessionIds.length, session_ids: sessionIds },
+    })
+  }
+  return { revoked_count: sessionIds.length }
 }

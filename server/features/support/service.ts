@@ -223,10 +223,11 @@ export async function updateTicket(
 
 function invalidTransition(from: TicketStatus, to: TicketStatus): HttpError {
   const allowed = TICKET_TRANSITIONS[from]
-  const detail =
+  const detail = `A ticket cannot go from ${from} to ${to}; ${
     allowed.length === 0
-      ? `A ${from} ticket is final: it cannot move to ${to}.`
-      : `A ticket cannot go from ${from} to ${to}; from ${from} it may go to ${allowed.join(', ')}.`
+      ? `${from} is final (no transitions)`
+      : `from ${from} it may go to ${allowed.join(', ')}`
+  }.`
   return new HttpError(409, 'invalid_transition', detail, {
     extensions: { from, to, allowed: [...allowed] },
   })

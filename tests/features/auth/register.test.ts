@@ -9,6 +9,7 @@ import {
   JSON_UTF8,
   pointersOf,
   rowCounts,
+  SLOW,
   UUID,
   uniqueEmail,
 } from '../../support/identity'
@@ -47,13 +48,13 @@ describeEachDatabase(
       expect(res.text).not.toContain(password)
       expect(res.text).not.toContain(row?.passwordHash as string)
       expect(res.text).not.toMatch(/password|hash|\$argon2/i)
-    })
+    }, SLOW)
 
     test('§7 full_name is optional', async () => {
       const res = await h().call('POST', REGISTER, { body: { email: uniqueEmail('noname'), password: 'long enough password' } })
       expect(res.status).toBe(201)
       expect(res.body.full_name).toBeNull()
-    })
+    }, SLOW)
 
     test('§7 an email already registered, in another letter case, is 409 conflict and adds no row', async () => {
       const email = uniqueEmail('dup')
@@ -65,7 +66,7 @@ describeEachDatabase(
       expectProblem(res, 409, 'conflict')
       expect(await rowCounts(h())).toEqual(before)
       expect(await usersWithEmail(email)).toHaveLength(1)
-    })
+    }, SLOW)
 
     test('§7 two simultaneous registrations of one email: one 201, one 409', async () => {
       const email = uniqueEmail('race')
@@ -76,7 +77,7 @@ describeEachDatabase(
       expect(results.map((r) => r.status).sort()).toEqual([201, 409])
       expectProblem(results.find((r) => r.status === 409) as (typeof results)[number], 409, 'conflict')
       expect(await usersWithEmail(email)).toHaveLength(1)
-    })
+    }, SLOW)
 
     test('§7 a password shorter than 10 characters is 422 at /body/password and writes nothing', async () => {
       const email = uniqueEmail('short')
@@ -86,7 +87,7 @@ describeEachDatabase(
       expect(pointersOf(res)).toEqual(['/body/password'])
       expect(await rowCounts(h())).toEqual(before)
       expect(await usersWithEmail(email)).toHaveLength(0)
-    })
+    }, SLOW)
 
     test('§7 registration never accepts a role: role (even "user") is 422 and writes nothing', async () => {
       for (const role of ['admin', 'staff', 'user']) {
@@ -98,7 +99,7 @@ describeEachDatabase(
         expect(await rowCounts(h())).toEqual(before)
         expect(await usersWithEmail(email)).toHaveLength(0)
       }
-    })
+    }, SLOW)
 
     test('§1 any other unknown field (is_active) is 422 too', async () => {
       const res = await h().call('POST', REGISTER, {
@@ -106,7 +107,7 @@ describeEachDatabase(
       })
       expectProblem(res, 422, 'validation_failed')
       expect(pointersOf(res)).toEqual(['/body/is_active'])
-    })
+    }, SLOW)
 
     test('§7 an address that is not an email is 422 at /body/email', async () => {
       for (const email of ['not-an-email', '', 'a@', '@b.test']) {
@@ -114,7 +115,7 @@ describeEachDatabase(
         expectProblem(res, 422, 'validation_failed')
         expect(pointersOf(res)).toEqual(['/body/email'])
       }
-    })
+    }, SLOW)
   },
   { env: GENEROUS_RATE_LIMITS },
 )
