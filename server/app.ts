@@ -66,6 +66,7 @@ export function createApp({ database, config, logger }: AppDeps) {
     trustedOrigins: [...config.corsOrigins, ...(config.publicOrigin ? [config.publicOrigin] : [])],
     registry,
     idempotencyTtlSeconds: config.idempotencyTtlSeconds,
+    idempotencyClaimTimeoutSeconds: config.idempotencyClaimTimeoutSeconds,
   })
 
   const features = { db: database.db, config, authPlugin: plugins, authService, logger, registry }

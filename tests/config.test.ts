@@ -49,10 +49,14 @@ describe('§10 configuration from the environment', () => {
   })
 
   test('§7 access tokens live at most 15 minutes: ACCESS_TOKEN_TTL_SECONDS above 900 is refused', () => {
-    expect(loadConfig({ APP_SECRET: SECRET, DATA_DIR: scratch, ACCESS_TOKEN_TTL_SECONDS: '900' })).toMatchObject({
+    expect(
+      loadConfig({ APP_SECRET: SECRET, DATA_DIR: scratch, ACCESS_TOKEN_TTL_SECONDS: '900' }),
+    ).toMatchObject({
       accessTokenTtlSeconds: 900,
     })
-    expect(loadConfig({ APP_SECRET: SECRET, DATA_DIR: scratch, ACCESS_TOKEN_TTL_SECONDS: '60' })).toMatchObject({
+    expect(
+      loadConfig({ APP_SECRET: SECRET, DATA_DIR: scratch, ACCESS_TOKEN_TTL_SECONDS: '60' }),
+    ).toMatchObject({
       accessTokenTtlSeconds: 60,
     })
     rejects({ ACCESS_TOKEN_TTL_SECONDS: '901' }, 'ACCESS_TOKEN_TTL_SECONDS')

@@ -16,10 +16,18 @@ export function routePlugins(deps: {
   trustedOrigins: string[]
   registry: MetricsRegistry
   idempotencyTtlSeconds: number
+  idempotencyClaimTimeoutSeconds: number
 }) {
   return new Elysia({ name: 'route-plugins' })
     .use(auth(deps.authenticator, { trustedOrigins: deps.trustedOrigins }))
-    .use(idempotency({ db: deps.db, registry: deps.registry, ttlSeconds: deps.idempotencyTtlSeconds }))
+    .use(
+      idempotency({
+        db: deps.db,
+        registry: deps.registry,
+        ttlSeconds: deps.idempotencyTtlSeconds,
+        claimTimeoutSeconds: deps.idempotencyClaimTimeoutSeconds,
+      }),
+    )
     .use(conditional)
 }
 

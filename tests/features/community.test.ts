@@ -525,6 +525,95 @@ describeEachDatabase('community posts', (h) => {
     expect(res.body).toEqual({ post_id: post.id, report_count: 4 })
     expect((await rowOf(h(), post.id))?.status).toBe('published')
   })
+
+  test('GET of a post carries a strong ETag from its version; If-None-Match answers 304', async () => {
+    const post = await create(callers.user.token, { title: 'Tagged', content: 'x' })
+    const res = await h().call('GET', `${POSTS}/${post.id}`)
+    expect(res.headers.get('etag')).toBe('"v1"')
+    expect(res.headers.get('cache-control')).toBe('private, no-cache')
+    const again = await h().call('GET', `${POSTS}/${post.id}`, { headers: { 'if-none-match': '"v1"' } })
+    expect(again.status).toBe(304)
+    expect(again.text).toBe('')
+    const list = await h().call('GET', POSTS)
+    expect(list.headers.get('etag')).toBeTruthy()
+  })
+
+  test('PATCH and DELETE honour If-Match: a stale tag is 412 and changes nothing', async () => {
+    const post = await create(callers.user.token, { title: 'Versioned', content: 'x' })
+    const stale = await h().call('PATCH', `${POSTS}/${post.id}`, {
+      token: callers.user.token,
+      body: { title: 'Lost update' },
+      headers: { 'if-match': '"v7"' },
+    })
+    expect(stale.status).toBe(412)
+    expect(stale.body.code).toBe('precondition_failed')
+    expect(await rowOf(h(), post.id)).toMatchObject({ title: 'Versioned', version: 1 })
+
+    const fresh = await h().call('PATCH', `${POSTS}/${post.id}`, {
+      token: callers.user.token,
+      body: { title: 'Applied' },
+      headers: { 'if-match': '"v1"' },
+    })
+    expect(fresh.status).toBe(200)
+    expect(fresh.headers.get('etag')).toBe('"v2"')
+
+    const staleModeration = await h().call('PATCH', `${POSTS}/${post.id}`, {
+      token: callers.staff.token,
+      body: { status: 'hidden', moderation_reason: 'x' },
+      headers: { 'if-match': '"v1"' },
+    })
+    expect(staleModeration.status).toBe(412)
+    expect(await auditOf(h(), post.id)).toEqual([])
+
+    const staleDelete = await h().call('DELETE', `${POSTS}/${post.id}`, {
+      token: callers.user.token,
+      headers: { 'if-match': '"v1"' },
+    })
+    expect(staleDelete.status).toBe(412)
+    expect(await rowOf(h(), post.id)).toBeDefined()
+    const deleted = await h().call('DELETE', `${POSTS}/${post.id}`, {
+      token: callers.user.token,
+      headers: { 'if-match': '"v2"' },
+    })
+    expect(deleted.status).toBe(204)
+  })
+
+  test('POST with the same Idempotency-Key creates one post and replays the 201', async () => {
+    const before = await countPosts(h())
+    const key = crypto.randomUUID()
+    const send = () =>
+      h().call('POST', POSTS, {
+        token: callers.user.token,
+        body: { title: 'Once only', content: 'x' },
+        headers: { 'idempotency-key': key },
+      })
+    const first = await send()
+    const second = await send()
+    expect(first.status).toBe(201)
+    expect(second.status).toBe(201)
+    expect(second.headers.get('idempotent-replayed')).toBe('true')
+    expect(second.text).toBe(first.text)
+    expect(second.headers.get('location')).toBe(first.headers.get('location'))
+    expect(await countPosts(h())).toBe(before + 1)
+  })
+
+  test('a report retried with the same Idempotency-Key is replayed, not counted twice', async () => {
+    const post = await create(callers.user.token, { title: 'Report once', content: 'x' })
+    const key = crypto.randomUUID()
+    const send = () =>
+      h().call('POST', `${POSTS}/${post.id}/reports`, {
+        token: callers.otherUser.token,
+        body: { reason: 'spam' },
+        headers: { 'idempotency-key': key },
+      })
+    const first = await send()
+    const retry = await send()
+    expect(first.status).toBe(201)
+    expect(retry.status).toBe(201)
+    expect(retry.headers.get('idempotent-replayed')).toBe('true')
+    expect(retry.body).toEqual({ post_id: post.id, report_count: 1 })
+    expect((await rowOf(h(), post.id))?.reportCount).toBe(1)
+  })
 })
 
 describeEachDatabase(

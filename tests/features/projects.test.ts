@@ -248,11 +248,11 @@ describeEachDatabase('projects', (h) => {
   })
 
   test('invalid page, page_size, sort, owner_id, q and unknown parameters are 422, never ignored', async () => {
-    for (const query of ['page=0', 'page=abc', 'page_size=0', 'page_size=101']) {
-      const res = await h().call('GET', `/api/v1/projects?${query}`, { token: c.staff.token })
-      expectProblem(res, 422, 'validation_failed')
-    }
     for (const [query, pointer] of [
+      ['page=0', '/query/page'],
+      ['page=abc', '/query/page'],
+      ['page_size=0', '/query/page_size'],
+      ['page_size=101', '/query/page_size'],
       ['sort=owner_id', '/query/sort'],
       ['sort=-', '/query/sort'],
       ['owner_id=bob', '/query/owner_id'],

@@ -161,7 +161,9 @@ describeEachDatabase('status', (h) => {
 
   test('GET /status: overall is the worst current status and reasons name the services that set it', async () => {
     // Start from a known state: every service seen so far is operational.
-    for (const service of (await summary()).services) await post(service.service, 'operational')
+    for (const service of (await summary()).services) {
+      if (service.status !== 'operational') await post(service.service, 'operational')
+    }
     let body = await summary()
     expect(body.status).toBe('operational')
     expect(body.reasons).toEqual([])
@@ -259,5 +261,39 @@ describeEachDatabase('status', (h) => {
     expect(current.status).toBe(newest.status)
     const [row] = await h().database.handle.db.select().from(services).where(eq(services.service, 'burst'))
     expect(row?.version).toBe(statuses.length)
+  })
+  test('GET /status/services/:service has a strong ETag from the row version; If-None-Match is 304, still public', async () => {
+    await post('etag-check', 'degraded')
+    const res = await h().call('GET', '/api/v1/status/services/etag-check')
+    expect(res.headers.get('etag')).toBe('"v1"')
+    const cached = await h().call('GET', '/api/v1/status/services/etag-check', {
+      headers: { 'if-none-match': '"v1"' },
+    })
+    expect(cached.status).toBe(304)
+    expect(cached.headers.get('cache-control')).toBe(PUBLIC_CACHE)
+    await post('etag-check', 'degraded', 'update')
+    expect((await h().call('GET', '/api/v1/status/services/etag-check')).headers.get('etag')).toBe('"v2"')
+    const summaryTag = (await h().call('GET', '/api/v1/status')).headers.get('etag')
+    expect(summaryTag).toBeTruthy()
+    await post('etag-check', 'operational')
+    expect((await h().call('GET', '/api/v1/status')).headers.get('etag')).not.toBe(summaryTag)
+  })
+
+  test('POST /status/events with the same Idempotency-Key records one event and replays the 201', async () => {
+    const before = await counts(h())
+    const key = crypto.randomUUID()
+    const send = () =>
+      h().call('POST', '/api/v1/status/events', {
+        token: callers.staff.token,
+        body: { service: 'idem', status: 'maintenance' },
+        headers: { 'idempotency-key': key },
+      })
+    const first = await send()
+    const second = await send()
+    expect(first.status).toBe(201)
+    expect(second.status).toBe(201)
+    expect(second.headers.get('idempotent-replayed')).toBe('true')
+    expect(second.text).toBe(first.text)
+    expect((await counts(h())).events).toBe((before.events ?? 0) + 1)
   })
 })

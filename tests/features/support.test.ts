@@ -179,6 +179,7 @@ describeEachDatabase('support tickets', (h) => {
       for (const id of ['abc', '1.5', '0', '-3']) {
         const res = await h().call('GET', `/api/v1/support/tickets/${id}`, { token: c.staff.token })
         expectProblem(res, 422, 'validation_failed')
+        expect(res.body.errors.map((e: { pointer: string }) => e.pointer)).toEqual(['/params/id'])
       }
       const huge = await h().call('GET', '/api/v1/support/tickets/99999999999', { token: c.staff.token })
       expectProblem(huge, 404, 'not_found')
@@ -315,12 +316,13 @@ describeEachDatabase('support tickets', (h) => {
         expectProblem(res, 422, 'validation_failed')
         expect(res.body.errors.map((e: { pointer: string }) => e.pointer)).toContain(pointer)
       }
-      for (const query of ['page=0', 'page_size=101']) {
-        expectProblem(
-          await h().call('GET', `/api/v1/support/tickets?${query}`, { token: c.staff.token }),
-          422,
-          'validation_failed',
-        )
+      for (const [query, pointer] of [
+        ['page=0', '/query/page'],
+        ['page_size=101', '/query/page_size'],
+      ]) {
+        const res = await h().call('GET', `/api/v1/support/tickets?${query}`, { token: c.staff.token })
+        expectProblem(res, 422, 'validation_failed')
+        expect(res.body.errors.map((e: { pointer: string }) => e.pointer)).toContain(pointer)
       }
     })
   })

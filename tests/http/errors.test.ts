@@ -48,7 +48,9 @@ describeEachDatabase(
     }
 
     test('§2 an unknown route is a 404 application/problem+json with every RFC 9457 member', async () => {
-      const res = await h().call('GET', '/api/v1/no-such-thing', { headers: { 'x-request-id': 'unknown-route-1' } })
+      const res = await h().call('GET', '/api/v1/no-such-thing', {
+        headers: { 'x-request-id': 'unknown-route-1' },
+      })
       expectProblem(res, 404, 'not_found')
       expect(res.body).toEqual({
         type: 'https://neoforge.dev/problems/not_found',
@@ -138,7 +140,11 @@ describeEachDatabase(
     test('§1 a body of exactly 1 MiB is still read (the limit is 1 MiB, not less)', async () => {
       const body = paddedJson({ email: 'not-an-email', password: 'short' }, MIB)
       expect(Buffer.byteLength(body)).toBe(MIB)
-      const res = await send(REGISTER, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+      const res = await send(REGISTER, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      })
       expectProblem(res, 422, 'validation_failed')
     })
 
@@ -147,12 +153,19 @@ describeEachDatabase(
       const request = new Request(TEST_ORIGIN + REGISTER, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: streamOf(paddedJson({ email: uniqueEmail('stream'), password: 'long enough password' }, 2 * MIB)),
+        body: streamOf(
+          paddedJson({ email: uniqueEmail('stream'), password: 'long enough password' }, 2 * MIB),
+        ),
         duplex: 'half',
       } as RequestInit)
       expect(request.headers.get('content-length')).toBeNull()
       const response = await h().app.handle(request)
-      const res = { status: response.status, headers: response.headers, body: await response.json(), text: '' }
+      const res = {
+        status: response.status,
+        headers: response.headers,
+        body: await response.json(),
+        text: '',
+      }
       expectProblem(res, 413, 'payload_too_large')
       expect(await rowCounts(h())).toEqual(before)
     })
@@ -165,7 +178,12 @@ describeEachDatabase(
         duplex: 'half',
       } as RequestInit)
       const response = await h().app.handle(request)
-      const res = { status: response.status, headers: response.headers, body: await response.json(), text: '' }
+      const res = {
+        status: response.status,
+        headers: response.headers,
+        body: await response.json(),
+        text: '',
+      }
       expectProblem(res, 422, 'validation_failed')
     })
 
@@ -231,7 +249,10 @@ for (const kind of databaseKinds) {
     }, 60_000)
 
     test('§2 a failure inside a handler is a 500 internal_error problem with no stack trace or SQL', async () => {
-      const res = await call('POST', '/api/v1/auth/token', { email: 'someone@example.test', password: 'whatever' })
+      const res = await call('POST', '/api/v1/auth/token', {
+        email: 'someone@example.test',
+        password: 'whatever',
+      })
       expectProblem(res, 500, 'internal_error')
       expect(Object.keys(res.body).sort()).toEqual(
         ['code', 'detail', 'instance', 'request_id', 'status', 'title', 'type'].sort(),

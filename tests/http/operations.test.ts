@@ -2,7 +2,8 @@ import { expect, test } from 'bun:test'
 import { describeEachDatabase } from '../support/app'
 import { expectProblem, GENEROUS_RATE_LIMITS, JSON_UTF8, settle } from '../support/identity'
 
-const packageVersion = (await Bun.file(new URL('../../package.json', import.meta.url)).json()).version as string
+const packageVersion = (await Bun.file(new URL('../../package.json', import.meta.url)).json())
+  .version as string
 
 /** Sample lines of one counter family, as `{ labels string: value }`. */
 function samples(metrics: string, family: string): Map<string, number> {
@@ -71,7 +72,9 @@ describeEachDatabase(
       }
       const { text } = await scrape()
       expect(samples(text, 'http_requests_total').get(labels)).toBe(before + 3)
-      expect(text).toContain('http_request_duration_seconds_count{method="POST",route="/api/v1/auth/sessions/:id/revoke"}')
+      expect(text).toContain(
+        'http_request_duration_seconds_count{method="POST",route="/api/v1/auth/sessions/:id/revoke"}',
+      )
       expect(text).not.toContain(sessionId)
     })
 
@@ -104,13 +107,18 @@ describeEachDatabase(
       ]
       for (const [method, path, statuses] of expected) {
         const operation = doc.paths?.[path]?.[method]
-        expect({ path, method, documented: operation !== undefined }).toEqual({ path, method, documented: true })
-        const documented = Object.keys(operation.responses ?? {}).map(Number)
-        for (const status of statuses) expect({ path, status, documented: documented.includes(status) }).toEqual({
+        expect({ path, method, documented: operation !== undefined }).toEqual({
           path,
-          status,
+          method,
           documented: true,
         })
+        const documented = Object.keys(operation.responses ?? {}).map(Number)
+        for (const status of statuses)
+          expect({ path, status, documented: documented.includes(status) }).toEqual({
+            path,
+            status,
+            documented: true,
+          })
       }
       const sessions = doc.paths['/api/v1/auth/sessions'].get
       const queryNames = (sessions.parameters ?? []).map((p: { name: string }) => p.name)

@@ -166,7 +166,14 @@ describe('§3 invalid page, page_size and sort are 422 problems', () => {
   }
 
   test('valid values are accepted', async () => {
-    for (const query of ['', 'page=1', 'page=5&page_size=1', 'page_size=100', 'sort=name', 'sort=-created_at']) {
+    for (const query of [
+      '',
+      'page=1',
+      'page=5&page_size=1',
+      'page_size=100',
+      'sort=name',
+      'sort=-created_at',
+    ]) {
       const res = await get(query)
       expect(res.status).toBe(200)
     }

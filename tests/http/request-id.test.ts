@@ -62,7 +62,12 @@ describeEachDatabase(
       expect(res.body.request_id).toBe(id)
       const line = await accessLogLine(h(), id)
       expect(line).toEqual(
-        expect.objectContaining({ request_id: id, method: 'POST', path: '/api/v1/auth/register', status: 422 }),
+        expect.objectContaining({
+          request_id: id,
+          method: 'POST',
+          path: '/api/v1/auth/register',
+          status: 422,
+        }),
       )
       expect(h().logLines.join('')).not.toContain('bad id with spaces')
     })
@@ -83,7 +88,11 @@ describeEachDatabase(
         expect(line.slice(0, -1)).not.toContain('\n')
         const entry = JSON.parse(line)
         expect(entry).toEqual(
-          expect.objectContaining({ level: expect.any(String), time: expect.any(String), msg: expect.any(String) }),
+          expect.objectContaining({
+            level: expect.any(String),
+            time: expect.any(String),
+            msg: expect.any(String),
+          }),
         )
         expect(new Date(entry.time).toISOString()).toBe(entry.time)
       }

@@ -103,7 +103,8 @@ export function expectProblem(res: TestResponse, status: number, code: string): 
 /** The pointers of a 422 problem's `errors`, sorted. */
 export function pointersOf(res: TestResponse): string[] {
   expect(Array.isArray(res.body?.errors)).toBe(true)
-  for (const error of res.body.errors) expect(error).toEqual({ pointer: expect.any(String), detail: expect.any(String) })
+  for (const error of res.body.errors)
+    expect(error).toEqual({ pointer: expect.any(String), detail: expect.any(String) })
   return res.body.errors.map((error: { pointer: string }) => error.pointer).sort()
 }
 

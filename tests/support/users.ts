@@ -23,7 +23,12 @@ export async function createSignedInUser(h: Harness, role: Role = 'user', name?:
   counter += 1
   const email = `${role}-${counter}-${crypto.randomUUID().slice(0, 8)}@example.test`
   const password = 'correct horse battery staple'
-  const user = await createUser(h.database.handle.db, { email, password, role, fullName: name ?? `${role} ${counter}` })
+  const user = await createUser(h.database.handle.db, {
+    email,
+    password,
+    role,
+    fullName: name ?? `${role} ${counter}`,
+  })
   const res = await h.call('POST', '/api/v1/auth/token', { body: { email, password } })
   if (res.status !== 200) throw new Error(`sign-in failed: ${res.status} ${res.text}`)
   return {
@@ -45,5 +50,10 @@ export async function createCallers(h: Harness) {
     createSignedInUser(h, 'staff'),
     createSignedInUser(h, 'admin'),
   ])
-  return { user: user as TestUser, otherUser: otherUser as TestUser, staff: staff as TestUser, admin: admin as TestUser }
+  return {
+    user: user as TestUser,
+    otherUser: otherUser as TestUser,
+    staff: staff as TestUser,
+    admin: admin as TestUser,
+  }
 }

@@ -98,6 +98,7 @@ export namespace CommunityModel {
     post_id: t.Integer({ minimum: 1 }),
     report_count: t.Integer({ minimum: 1, description: 'Reports of this post so far, this one included.' }),
   })
+  export type Report = typeof report.static
 
   export const noContent = t.Void({ description: 'No content' })
 }

@@ -1,10 +1,11 @@
 import { and, eq, gt, type SQL, sql } from 'drizzle-orm'
 import type { PgUpdateSetSource } from 'drizzle-orm/pg-core'
-import type { Executor } from '../../../db/client'
+import type { Executor, Transaction } from '../../../db/client'
 import { countAll } from '../../../db/client'
 import { bumpVersion, containsText } from '../../../db/query'
 import { communityPosts, type PostStatus, postReports, type Role, users } from '../../../db/schema'
 import { hasRole } from '../../http/auth'
+import { assertIfMatch, type IfMatch } from '../../http/conditional'
 import { orderBy, type PageRequest, page } from '../../http/pagination'
 import { conflict, type FieldError, forbidden, notFound, validationFailed } from '../../http/problem'
 import { recordAudit, target } from '../audit/service'
@@ -19,6 +20,12 @@ export interface Viewer {
 }
 
 type PostRow = typeof communityPosts.$inferSelect
+
+/** A post as the API shows it, and the row version behind its strong ETag. */
+export interface VersionedPost {
+  post: CommunityModel.Post
+  version: number
+}
 
 const isStaff = (viewer: Viewer | null) => viewer !== null && hasRole(viewer.role, 'staff')
 
@@ -53,9 +60,9 @@ const selectPosts = (db: Executor) =>
     .from(communityPosts)
     .innerJoin(users, eq(users.id, communityPosts.authorId))
 
-async function findPostView(db: Executor, id: number) {
+async function findPost(db: Executor, id: number): Promise<VersionedPost | undefined> {
   const [row] = await selectPosts(db).where(eq(communityPosts.id, id)).limit(1)
-  return row ? toPostView(row.post, row.authorName) : undefined
+  return row ? { post: toPostView(row.post, row.authorName), version: row.post.version } : undefined
 }
 
 /** Locks the post for the rest of the transaction, so that concurrent writes to it queue up. */
@@ -69,7 +76,7 @@ export async function createPost(
   author: Viewer,
   input: { title: string; content: string },
   options: { premoderation: boolean },
-) {
+): Promise<VersionedPost> {
   const [row] = await db
     .insert(communityPosts)
     .values({
@@ -80,7 +87,7 @@ export async function createPost(
     })
     .returning()
   if (!row) throw new Error('insert returned no row')
-  return toPostView(row, displayName(author.fullName, author.email))
+  return { post: toPostView(row, displayName(author.fullName, author.email)), version: row.version }
 }
 
 /**
@@ -137,10 +144,10 @@ export async function listPosts(
   )
 }
 
-export async function getPost(db: Executor, viewer: Viewer | null, id: number) {
+export async function getPost(db: Executor, viewer: Viewer | null, id: number): Promise<VersionedPost> {
   const [row] = await selectPosts(db).where(eq(communityPosts.id, id)).limit(1)
   if (!row || !canSee(row.post, viewer)) throw notFound('No such post.')
-  return toPostView(row.post, row.authorName)
+  return { post: toPostView(row.post, row.authorName), version: row.post.version }
 }
 
 export interface PostUpdate {
@@ -154,14 +161,16 @@ export interface PostUpdate {
  * The author edits title and content; staff moderate with a status and a reason (staff do not
  * edit other people's words). A moderation that changes the status writes `post.moderate` in the
  * same transaction; setting the status a post already has changes nothing and writes no audit row.
+ * Runs in the caller's transaction; a stale `If-Match` is 412 and changes nothing.
  */
 export async function updatePost(
-  db: Executor,
+  tx: Transaction,
   viewer: Viewer,
   id: number,
   input: PostUpdate,
   client: { ip: string | null },
-) {
+  ifMatch: IfMatch = null,
+): Promise<VersionedPost> {
   const edits = input.title !== undefined || input.content !== undefined
   const moderates = input.status !== undefined || input.moderation_reason !== undefined
   if (!edits && !moderates) {
@@ -178,55 +187,61 @@ export async function updatePost(
     throw validationFailed([{ pointer: '/body/status', detail: 'moderation_reason goes with a status.' }])
   }
 
-  return db.transaction(async (tx) => {
-    const current = await lockPost(tx, id)
-    if (!current || !canSee(current, viewer)) throw notFound('No such post.')
-    if (edits && current.authorId !== viewer.id)
-      throw forbidden('Only the author may edit a post’s title and content.')
-    if (moderates && !isStaff(viewer)) throw forbidden('Only staff may moderate posts.')
+  const current = await lockPost(tx, id)
+  if (!current || !canSee(current, viewer)) throw notFound('No such post.')
+  if (edits && current.authorId !== viewer.id)
+    throw forbidden('Only the author may edit a post’s title and content.')
+  if (moderates && !isStaff(viewer)) throw forbidden('Only staff may moderate posts.')
+  assertIfMatch(ifMatch, current.version)
 
-    const changes: PgUpdateSetSource<typeof communityPosts> = {}
-    if (input.title !== undefined) changes.title = input.title
-    if (input.content !== undefined) changes.content = input.content
-    const statusChanges = input.status !== undefined && input.status !== current.status
-    if (statusChanges) {
-      changes.status = input.status
-      changes.moderationReason = input.moderation_reason ?? null
-      changes.moderatedBy = viewer.id
-      changes.moderatedAt = sql`now()`
-    }
-    if (Object.keys(changes).length > 0) {
-      await tx
-        .update(communityPosts)
-        .set({ ...changes, ...bumpVersion(communityPosts) })
-        .where(eq(communityPosts.id, id))
-    }
-    if (statusChanges) {
-      await recordAudit(tx, {
-        actorId: viewer.id,
-        action: 'post.moderate',
-        target: target('post', id),
-        ip: client.ip,
-        details: {
-          before: { status: current.status },
-          after: { status: input.status },
-          reason: input.moderation_reason,
-        },
-      })
-    }
-    const view = await findPostView(tx, id)
-    if (!view) throw notFound('No such post.')
-    return view
-  })
+  const changes: PgUpdateSetSource<typeof communityPosts> = {}
+  if (input.title !== undefined) changes.title = input.title
+  if (input.content !== undefined) changes.content = input.content
+  const statusChanges = input.status !== undefined && input.status !== current.status
+  if (statusChanges) {
+    changes.status = input.status
+    changes.moderationReason = input.moderation_reason ?? null
+    changes.moderatedBy = viewer.id
+    changes.moderatedAt = sql`now()`
+  }
+  if (Object.keys(changes).length > 0) {
+    await tx
+      .update(communityPosts)
+      .set({ ...changes, ...bumpVersion(communityPosts) })
+      .where(eq(communityPosts.id, id))
+  }
+  if (statusChanges) {
+    await recordAudit(tx, {
+      actorId: viewer.id,
+      action: 'post.moderate',
+      target: target('post', id),
+      ip: client.ip,
+      details: {
+        before: { status: current.status },
+        after: { status: input.status },
+        reason: input.moderation_reason,
+      },
+    })
+  }
+  const updated = await findPost(tx, id)
+  if (!updated) throw notFound('No such post.')
+  return updated
 }
 
 /** The author deletes their post; staff delete anyone's, which is moderation and is audited. */
-export async function deletePost(db: Executor, viewer: Viewer, id: number, client: { ip: string | null }) {
+export async function deletePost(
+  db: Executor,
+  viewer: Viewer,
+  id: number,
+  client: { ip: string | null },
+  ifMatch: IfMatch = null,
+) {
   await db.transaction(async (tx) => {
     const current = await lockPost(tx, id)
     if (!current || !canSee(current, viewer)) throw notFound('No such post.')
     const isAuthor = current.authorId === viewer.id
     if (!isAuthor && !isStaff(viewer)) throw forbidden('Only the author or staff may delete a post.')
+    assertIfMatch(ifMatch, current.version)
     await tx.delete(communityPosts).where(eq(communityPosts.id, id))
     if (!isAuthor) {
       await recordAudit(tx, {
@@ -246,70 +261,69 @@ export async function deletePost(db: Executor, viewer: Viewer, id: number, clien
 /**
  * One report per user and post (the post_reports primary key), counted atomically under the
  * post's row lock. When the reports since the last moderation decision reach `threshold`, a
- * published post is hidden for review in the same transaction.
+ * published post is hidden for review in the same transaction (the caller's).
  */
 export async function reportPost(
-  db: Executor,
+  tx: Transaction,
   reporter: Viewer,
   id: number,
   reason: string,
   options: { threshold: number },
-) {
-  return db.transaction(async (tx) => {
-    const current = await lockPost(tx, id)
-    if (!current || !canSee(current, reporter)) throw notFound('No such post.')
-    if (current.authorId === reporter.id)
-      throw forbidden('You cannot report your own post.', 'cannot_report_own_post')
+): Promise<CommunityModel.Report> {
+  const current = await lockPost(tx, id)
+  if (!current || !canSee(current, reporter)) throw notFound('No such post.')
+  if (current.authorId === reporter.id)
+    throw forbidden('You cannot report your own post.', 'cannot_report_own_post')
 
-    const [inserted] = await tx
-      .insert(postReports)
-      // clock_timestamp(), not the transaction's start: the report is dated after the row lock, so
-      // it compares correctly with a moderation that committed while this transaction waited.
-      .values({ postId: id, reporterId: reporter.id, reason, createdAt: sql`clock_timestamp()` })
-      .onConflictDoNothing()
-      .returning({ postId: postReports.postId })
-    if (!inserted) throw conflict('You have already reported this post.', 'already_reported')
+  const [inserted] = await tx
+    .insert(postReports)
+    // clock_timestamp(), not the transaction's start: the report is dated after the row lock, so
+    // it compares correctly with a moderation that committed while this transaction waited.
+    .values({ postId: id, reporterId: reporter.id, reason, createdAt: sql`clock_timestamp()` })
+    .onConflictDoNothing()
+    .returning({ postId: postReports.postId })
+  if (!inserted) throw conflict('You have already reported this post.', 'already_reported')
 
-    let hide = false
-    if (current.status === 'published' && current.reportCount + 1 >= options.threshold) {
-      const since = current.moderatedAt
-      const [counted] = await tx
-        .select({ total: countAll })
-        .from(postReports)
-        .where(and(eq(postReports.postId, id), since ? gt(postReports.createdAt, since) : undefined))
-      hide = (counted?.total ?? 0) >= options.threshold
-    }
+  let hide = false
+  if (current.status === 'published' && current.reportCount + 1 >= options.threshold) {
+    // Compared in SQL, at full precision: reports made after the last moderation decision.
+    const since = sql`coalesce((select ${communityPosts.moderatedAt} from ${communityPosts} where ${communityPosts.id} = ${id}), '-infinity')`
+    const [counted] = await tx
+      .select({ total: countAll })
+      .from(postReports)
+      .where(and(eq(postReports.postId, id), gt(postReports.createdAt, since)))
+    hide = (counted?.total ?? 0) >= options.threshold
+  }
 
-    const [updated] = await tx
-      .update(communityPosts)
-      .set({
-        reportCount: sql`${communityPosts.reportCount} + 1`,
-        ...(hide
-          ? {
-              status: 'hidden' as const,
-              moderationReason: 'report_threshold',
-              moderatedBy: null,
-              moderatedAt: sql`now()`,
-            }
-          : {}),
-        ...bumpVersion(communityPosts),
-      })
-      .where(eq(communityPosts.id, id))
-      .returning({ reportCount: communityPosts.reportCount })
-    if (hide) {
-      await recordAudit(tx, {
-        actorId: null,
-        action: 'post.moderate',
-        target: target('post', id),
-        ip: null,
-        details: {
-          before: { status: 'published' },
-          after: { status: 'hidden' },
-          reason: 'report_threshold',
-          report_count: updated?.reportCount,
-        },
-      })
-    }
-    return { post_id: id, report_count: updated?.reportCount ?? current.reportCount + 1 }
-  })
+  const [updated] = await tx
+    .update(communityPosts)
+    .set({
+      reportCount: sql`${communityPosts.reportCount} + 1`,
+      ...(hide
+        ? {
+            status: 'hidden' as const,
+            moderationReason: 'report_threshold',
+            moderatedBy: null,
+            moderatedAt: sql`now()`,
+          }
+        : {}),
+      ...bumpVersion(communityPosts),
+    })
+    .where(eq(communityPosts.id, id))
+    .returning({ reportCount: communityPosts.reportCount })
+  if (hide) {
+    await recordAudit(tx, {
+      actorId: null,
+      action: 'post.moderate',
+      target: target('post', id),
+      ip: null,
+      details: {
+        before: { status: 'published' },
+        after: { status: 'hidden' },
+        reason: 'report_threshold',
+        report_count: updated?.reportCount,
+      },
+    })
+  }
+  return { post_id: id, report_count: updated?.reportCount ?? current.reportCount + 1 }
 }

@@ -1,5 +1,5 @@
 import { asc, desc, eq, sql } from 'drizzle-orm'
-import type { Executor } from '../../../db/client'
+import type { Executor, Transaction } from '../../../db/client'
 import { countAll } from '../../../db/client'
 import { bumpVersion } from '../../../db/query'
 import { type ServiceStatus, services, statusEvents } from '../../../db/schema'
@@ -52,50 +52,46 @@ const SERVICE_LOCK_CLASS = 0x5747 // "SW"
  * Appends an event and brings the service's current status in step, in one transaction. Writers of
  * one service take turns (a transaction-scoped advisory lock on its name), so the `services` row
  * always reflects the newest event. `since` moves only when the status changes; the description
- * is always the latest event's.
+ * is always the latest event's. Runs in the caller's transaction.
  */
 export async function recordEvent(
-  db: Executor,
+  tx: Transaction,
   actorId: string,
   input: { service: string; status: ServiceStatus; description?: string | null },
-) {
-  return db.transaction(async (tx) => {
-    await tx.execute(
-      sql`select pg_advisory_xact_lock(${SERVICE_LOCK_CLASS}::int, hashtext(${input.service}))`,
-    )
-    const [event] = await tx
-      .insert(statusEvents)
-      .values({
-        service: input.service,
-        status: input.status,
-        description: input.description ?? null,
-        createdBy: actorId,
-        // Taken after the lock (not the transaction's start), at the precision the API shows.
-        createdAt: sql`date_trunc('milliseconds', clock_timestamp())`,
-      })
-      .returning()
-    if (!event) throw new Error('insert returned no row')
-    await tx
-      .insert(services)
-      .values({
-        service: event.service,
-        status: event.status,
-        description: event.description,
-        since: event.createdAt,
-        updatedAt: event.createdAt,
-      })
-      .onConflictDoUpdate({
-        target: services.service,
-        set: {
-          status: sql`excluded.status`,
-          description: sql`excluded.description`,
-          since: sql`case when ${services.status} = excluded.status then ${services.since} else excluded.since end`,
-          ...bumpVersion(services),
-          updatedAt: sql`excluded.updated_at`,
-        },
-      })
-    return toEventView(event)
-  })
+): Promise<StatusModel.Event> {
+  await tx.execute(sql`select pg_advisory_xact_lock(${SERVICE_LOCK_CLASS}::int, hashtext(${input.service}))`)
+  const [event] = await tx
+    .insert(statusEvents)
+    .values({
+      service: input.service,
+      status: input.status,
+      description: input.description ?? null,
+      createdBy: actorId,
+      // Taken after the lock (not the transaction's start), at the precision the API shows.
+      createdAt: sql`date_trunc('milliseconds', clock_timestamp())`,
+    })
+    .returning()
+  if (!event) throw new Error('insert returned no row')
+  await tx
+    .insert(services)
+    .values({
+      service: event.service,
+      status: event.status,
+      description: event.description,
+      since: event.createdAt,
+      updatedAt: event.createdAt,
+    })
+    .onConflictDoUpdate({
+      target: services.service,
+      set: {
+        status: sql`excluded.status`,
+        description: sql`excluded.description`,
+        since: sql`case when ${services.status} = excluded.status then ${services.since} else excluded.since end`,
+        ...bumpVersion(services),
+        updatedAt: sql`excluded.updated_at`,
+      },
+    })
+  return toEventView(event)
 }
 
 export async function listEvents(db: Executor, filter: { service?: string }, request: PageRequest) {
@@ -119,10 +115,11 @@ export async function getEvent(db: Executor, id: number) {
   return toEventView(row)
 }
 
+/** One service's current status, and the row version behind its strong ETag. */
 export async function getService(db: Executor, service: string) {
   const [row] = await db.select().from(services).where(eq(services.service, service)).limit(1)
   if (!row) throw notFound('No such service.')
-  return toServiceView(row)
+  return { service: toServiceView(row), version: row.version }
 }
 
 /** The overall status is the worst service's; `reasons` names the services that set it. */

@@ -34,9 +34,13 @@ describeEachDatabase(
     let malloryPair: TokenPair
 
     beforeAll(async () => {
-      ;[carol, mallory] = await Promise.all([register(h(), uniqueEmail('carol')), register(h(), uniqueEmail('mallory'))])
+      ;[carol, mallory] = await Promise.all([
+        register(h(), uniqueEmail('carol')),
+        register(h(), uniqueEmail('mallory')),
+      ])
       // One at a time, so that every session has its own created_at.
-      for (let i = 1; i <= 5; i++) carolPairs.push(await signIn(h(), carol.email, undefined, { 'user-agent': `agent-${i}` }))
+      for (let i = 1; i <= 5; i++)
+        carolPairs.push(await signIn(h(), carol.email, undefined, { 'user-agent': `agent-${i}` }))
       current = carolPairs[2] as TokenPair
       malloryPair = await signIn(h(), mallory.email)
     }, SLOW * 2)
@@ -91,7 +95,12 @@ describeEachDatabase(
 
     test('§3 a middle page links first, prev, next and last; following the links walks the whole list', async () => {
       const middle = await list('page=2&page_size=2')
-      expect(Object.keys(parseLinks(middle.headers.get('link'))).sort()).toEqual(['first', 'last', 'next', 'prev'])
+      expect(Object.keys(parseLinks(middle.headers.get('link'))).sort()).toEqual([
+        'first',
+        'last',
+        'next',
+        'prev',
+      ])
 
       const seen: string[] = []
       let target: string | undefined = `${SESSIONS}?page_size=2`
@@ -158,7 +167,10 @@ describeEachDatabase(
       const { instance: _a, ...foreign } = problemWithoutRequest(res)
       const { instance: _b, ...unknown } = problemWithoutRequest(missing)
       expect(foreign).toEqual(unknown)
-      const [row] = await h().database.handle.db.select().from(userSessions).where(eq(userSessions.id, target.session_id))
+      const [row] = await h()
+        .database.handle.db.select()
+        .from(userSessions)
+        .where(eq(userSessions.id, target.session_id))
       expect(row?.revokedAt).toBeNull()
       expect((await h().call('GET', ME, { token: target.access_token })).status).toBe(200)
       expect(await auditRows(h(), 'session.revoke', `session:${target.session_id}`)).toHaveLength(0)
@@ -183,7 +195,9 @@ describeEachDatabase(
         }),
       )
       expectProblem(await h().call('GET', ME, { token: target.access_token }), 401, 'unauthenticated')
-      const refresh = await h().call('POST', '/api/v1/auth/refresh', { body: { refresh_token: target.refresh_token } })
+      const refresh = await h().call('POST', '/api/v1/auth/refresh', {
+        body: { refresh_token: target.refresh_token },
+      })
       expect(refresh.status).toBe(401)
 
       const audit = await auditRows(h(), 'session.revoke', `session:${target.session_id}`)
@@ -193,7 +207,10 @@ describeEachDatabase(
 
     test('§7 revoking twice is harmless: 200 again, same revoked_at, still revoked', async () => {
       const target = carolPairs[0] as TokenPair
-      const [before] = await h().database.handle.db.select().from(userSessions).where(eq(userSessions.id, target.session_id))
+      const [before] = await h()
+        .database.handle.db.select()
+        .from(userSessions)
+        .where(eq(userSessions.id, target.session_id))
       const res = await revoke(target.session_id)
       expect(res.status).toBe(200)
       expect(res.body.id).toBe(target.session_id)
