@@ -466,7 +466,7 @@ for (const [index, step] of steps.entries()) {
     failed.push(`${index + 1}`)
     if (!keepGoing) {
       console.log(
-        `smoke: FAILED at step ${index + 1}/${steps.length} ("${step.name}") after ${passed} passed, in ${formatMs(performance.now() - started).trim()}`,
+        `smoke: FAILED at step ${index + 1}/${steps.length} — ${step.name} — after ${passed} passed, in ${formatMs(performance.now() - started).trim()}`,
       )
       process.exit(1)
     }
@@ -475,7 +475,7 @@ for (const [index, step] of steps.entries()) {
 const total = formatMs(performance.now() - started).trim()
 if (failed.length > 0) {
   console.log(
-    `smoke: FAILED: ${passed} passed, ${failed.length} failed (steps ${failed.join(', ')}) against ${origin} in ${total}`,
+    `smoke: FAILED: ${passed} passed, ${failed.length} failed (${failed.length === 1 ? 'step' : 'steps'} ${failed.join(', ')}) against ${origin} in ${total}`,
   )
   process.exit(1)
 }

@@ -294,7 +294,7 @@ describeEachDatabase('authorization matrix', (h) => {
   })
 
   for (const row of rows) {
-    const expected = Object.fromEntries(callers.map((caller, i) => [caller, row.expect[i]]))
+    const expected = Object.fromEntries(callers.map((caller, i) => [caller, row.expect[i] as number]))
     const summary = callers.map((caller, i) => `${label[caller]} ${row.expect[i]}`).join(', ')
     test(`${rowName(row)}: ${summary}`, async () => {
       const actual: Record<string, number | string> = {}

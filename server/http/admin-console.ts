@@ -40,9 +40,9 @@ interface Shell {
   csp: string
 }
 
+/** Also set globally by the security-headers plugin; repeated so the console is safe on its own. */
 const SECURITY_HEADERS = {
   'x-content-type-options': 'nosniff',
-  'referrer-policy': 'same-origin',
   'x-frame-options': 'DENY',
 }
 
@@ -66,19 +66,31 @@ export const adminConsole = (options: AdminConsoleOptions = {}) => {
     return shell
   }
 
-  async function serve(request: Request, rest: string): Promise<Response> {
+  async function serve(request: Request, headers: Record<string, unknown>): Promise<Response> {
     const current = await loadShell()
     if (!current) return notBuilt(request)
 
-    const relative = safeRelativePath(rest)
+    const pathname = new URL(request.url).pathname
+    const relative = safeRelativePath(pathname.slice(ADMIN_BASE.length))
     if (relative === null) return notFound(request, 'No such file in the admin console.')
     if (relative !== '' && (relative.startsWith('_app/') || path.posix.extname(relative) !== '')) {
       return serveFile(request, relative)
     }
     // Every other path is a route of the single-page app: the client router takes it from here.
-    if (fresh(request, current.etag)) return new Response(null, { status: 304, headers: shellHeaders(current) })
+    // The page's enforced policy replaces the API's report-only one, which would report every
+    // script and style the console legitimately loads; its reports go to the same endpoint.
+    delete headers['content-security-policy-report-only']
+    const endpoints = headers['reporting-endpoints']
+    const reportTo = typeof endpoints === 'string' ? /^([\w-]+)=/.exec(endpoints)?.[1] : undefined
+    const page = {
+      ...SECURITY_HEADERS,
+      'cache-control': REVALIDATE_CACHE,
+      etag: current.etag,
+      'content-security-policy': reportTo ? `${current.csp}; report-to ${reportTo}` : current.csp,
+    }
+    if (fresh(request, current.etag)) return new Response(null, { status: 304, headers: page })
     return new Response(request.method === 'HEAD' ? null : current.html, {
-      headers: { ...shellHeaders(current), 'content-type': 'text/html; charset=utf-8' },
+      headers: { ...page, 'content-type': 'text/html; charset=utf-8' },
     })
   }
 
@@ -105,8 +117,8 @@ export const adminConsole = (options: AdminConsoleOptions = {}) => {
     return new Response(request.method === 'HEAD' ? null : file, { headers })
   }
 
-  const handle = ({ request, params }: { request: Request; params: Record<string, string | undefined> }) =>
-    serve(request, params['*'] ?? '')
+  const handle = ({ request, set }: { request: Request; set: { headers: Record<string, unknown> } }) =>
+    serve(request, set.headers)
 
   return new Elysia({ name: 'admin-console', seed: root, detail: { hide: true } })
     .get(ADMIN_BASE, handle)
@@ -122,9 +134,10 @@ export const adminConsole = (options: AdminConsoleOptions = {}) => {
  */
 export function contentSecurityPolicy(html: string, reportUri: string): string {
   const scriptHashes = [...html.matchAll(/<script(?![^>]*\bsrc=)[^>]*>([\s\S]*?)<\/script>/g)].map(
-    (match) => `'sha256-${createHash('sha256')
-      .update(match[1] ?? '')
-      .digest('base64')}'`,
+    (match) =>
+      `'sha256-${createHash('sha256')
+        .update(match[1] ?? '')
+        .digest('base64')}'`,
   )
   return [
     "default-src 'self'",
@@ -140,15 +153,6 @@ export function contentSecurityPolicy(html: string, reportUri: string): string {
     "frame-ancestors 'none'",
     `report-uri ${reportUri}`,
   ].join('; ')
-}
-
-function shellHeaders(shell: Shell): Record<string, string> {
-  return {
-    ...SECURITY_HEADERS,
-    'cache-control': REVALIDATE_CACHE,
-    etag: shell.etag,
-    'content-security-policy': shell.csp,
-  }
 }
 
 /** The decoded path below /admin, or null when it tries to leave the build directory. */

@@ -29,7 +29,11 @@ export const errors = (logger: Logger) =>
         })
       }
       set.status = status
-      Object.assign(set.headers, headers, { 'content-type': PROBLEM_CONTENT_TYPE })
+      // A problem is about this request only: no cache may keep it (a 429 or a 503 least of all).
+      Object.assign(set.headers, headers, {
+        'content-type': PROBLEM_CONTENT_TYPE,
+        'cache-control': 'no-store',
+      })
       return JSON.stringify(
         problemBody({
           status,
@@ -98,6 +102,13 @@ function fromHttpError(error: HttpError): Classified {
   }
 }
 
+/** A sentence a client can act on: allowed values for enums, TypeBox's summary otherwise. */
+function describeIssue(issue: ValidationError['all'][number]): string {
+  const schema = 'schema' in issue ? (issue.schema as { enum?: unknown[] } | undefined) : undefined
+  if (Array.isArray(schema?.enum)) return `Expected one of: ${schema.enum.join(', ')}`
+  return 'summary' in issue && issue.summary ? String(issue.summary) : String(issue.message)
+}
+
 function fieldErrorsOf(error: ValidationError, inputs: RawInputs): FieldError[] {
   if (error.type === 'property') return locateCoercionFailure(error, inputs)
   const seen = new Set<string>()
@@ -107,8 +118,7 @@ function fieldErrorsOf(error: ValidationError, inputs: RawInputs): FieldError[] 
     const pointer = `/${error.type}${path}`
     if (seen.has(pointer)) continue
     seen.add(pointer)
-    const detail = 'summary' in issue && issue.summary ? String(issue.summary) : String(issue.message)
-    out.push({ pointer, detail })
+    out.push({ pointer, detail: describeIssue(issue) })
   }
   return out
 }

@@ -164,24 +164,30 @@ export const idempotency = (options: IdempotencyOptions) => {
           }
           const idempotencyContext: IdempotencyContext = {
             async run(work) {
-              const result = await db.transaction(async (tx) => {
-                const answer = await work(tx)
-                if (claim) {
-                  const headers: Record<string, string> = {
-                    'content-type': 'application/json; charset=utf-8',
+              const result = await db
+                .transaction(async (tx) => {
+                  const answer = await work(tx)
+                  if (claim) {
+                    const headers: Record<string, string> = {
+                      'content-type': 'application/json; charset=utf-8',
+                    }
+                    for (const name of REPLAYED_HEADERS) {
+                      const value = answer.headers?.[name]
+                      if (value) headers[name] = value
+                    }
+                    await complete(tx, claim.claim, {
+                      status: answer.status,
+                      headers,
+                      body: JSON.stringify(answer.body),
+                    })
                   }
-                  for (const name of REPLAYED_HEADERS) {
-                    const value = answer.headers?.[name]
-                    if (value) headers[name] = value
-                  }
-                  await complete(tx, claim.claim, {
-                    status: answer.status,
-                    headers,
-                    body: JSON.stringify(answer.body),
-                  })
-                }
-                return answer
-              })
+                  return answer
+                })
+                .catch(async (error: unknown) => {
+                  // A 4xx or 5xx from the work is not stored: release the key before answering.
+                  if (claim) await release(claim.claim)
+                  throw error
+                })
               if (claim) claim.claim.settled = true
               set.status = result.status
               Object.assign(set.headers, result.headers)
@@ -190,10 +196,10 @@ export const idempotency = (options: IdempotencyOptions) => {
           }
           return { idempotency: idempotencyContext }
         },
-        // Whatever failed after the claim (a 4xx from the handler, a 5xx), the client may retry.
+        // A failure outside `run` (which releases its own) still frees the key for a retry.
         async afterResponse({ request }) {
           const claim = claims.get(request)
-          if (claim) await release(claim)
+          if (claim) await release(claim).catch(() => {})
         },
       },
     })

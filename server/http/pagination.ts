@@ -1,6 +1,7 @@
 import { asc, desc, type SQL } from 'drizzle-orm'
 import type { AnyPgColumn } from 'drizzle-orm/pg-core'
 import { t } from 'elysia'
+import { enumOf } from './schema'
 
 /** CONTRACT §3: the one pagination helper every list endpoint uses. */
 export const DEFAULT_PAGE_SIZE = 20
@@ -81,8 +82,11 @@ export function respondWithPage<T>(
 /** `sort=name` / `sort=-created_at` for the fields a list allows. */
 export const sortQuery = <const F extends string>(fields: readonly F[]) =>
   t.Optional(
-    t.UnionEnum(
-      [...fields, ...fields.map((field) => `-${field}` as `-${F}`)] as [F | `-${F}`, ...(F | `-${F}`)[]],
+    enumOf(
+      [...fields, ...fields.map((field) => `-${field}` as `-${F}`)] as unknown as [
+        F | `-${F}`,
+        ...(F | `-${F}`)[],
+      ],
       {
         description: `One of ${fields.join(', ')}; prefix with - for descending.`,
       },

@@ -111,6 +111,8 @@ describeEachDatabase('community posts', (h) => {
     expect((await h().call('POST', POSTS, { body: { title: 'x', content: 'y' } })).status).toBe(401)
     for (const body of [
       { title: '', content: 'y' },
+      { title: '   ', content: 'y' },
+      { title: 'x', content: ' \n ' },
       { title: 'x'.repeat(201), content: 'y' },
       { title: 'x', content: '' },
       { title: 'x', content: 'y'.repeat(20_001) },
@@ -243,6 +245,12 @@ describeEachDatabase('community posts', (h) => {
     expect(own.body.status).toBe('hidden')
     expect((await h().call('GET', `${POSTS}/${post.id}`, { token: callers.staff.token })).status).toBe(200)
     expect((await h().call('GET', `${POSTS}/999999`)).status).toBe(404)
+    expect((await h().call('GET', `${POSTS}/99999999999`)).status).toBe(404)
+    const huge = await h().call('PATCH', `${POSTS}/99999999999`, {
+      token: callers.staff.token,
+      body: { title: 'x' },
+    })
+    expect(huge.status).toBe(404)
     expect((await h().call('GET', `${POSTS}/abc`)).status).toBe(422)
     expect((await h().call('GET', `${POSTS}/0`)).status).toBe(422)
   })
@@ -391,7 +399,13 @@ describeEachDatabase('community posts', (h) => {
     expect(own.status).toBe(403)
     expect(own.body.code).toBe('cannot_report_own_post')
 
-    for (const body of [{}, { reason: '' }, { reason: 'x'.repeat(501) }, { reason: 'ok', extra: 1 }]) {
+    for (const body of [
+      {},
+      { reason: '' },
+      { reason: '  ' },
+      { reason: 'x'.repeat(501) },
+      { reason: 'ok', extra: 1 },
+    ]) {
       const bad = await h().call('POST', `${POSTS}/${post.id}/reports`, {
         token: callers.otherUser.token,
         body,

@@ -250,6 +250,7 @@ describeEachDatabase('status', (h) => {
     expect(missing.body.code).toBe('not_found')
     expect((await h().call('GET', '/api/v1/status/services/Not_A_Slug')).status).toBe(422)
     expect((await h().call('GET', '/api/v1/status/events/999999')).status).toBe(404)
+    expect((await h().call('GET', '/api/v1/status/events/99999999999')).status).toBe(404)
     expect((await h().call('GET', '/api/v1/status/events/abc')).status).toBe(422)
   })
 

@@ -24,7 +24,9 @@ if (redisUrl) {
       for (let i = 0; i < 2; i++) {
         const database = await createTestDatabase('pglite')
         databases.push(database)
-        apps.push(createApp({ database: database.handle, config: testConfig(env), logger: createLogger('silent') }))
+        apps.push(
+          createApp({ database: database.handle, config: testConfig(env), logger: createLogger('silent') }),
+        )
       }
     }, 60_000)
     afterAll(async () => {
@@ -37,7 +39,9 @@ if (redisUrl) {
       const statuses: number[] = []
       for (let i = 0; i < 12; i++) {
         const app = apps[i % 2] as App
-        const res = await app.handle(new Request(`${TEST_ORIGIN}/api/v1/status`, { headers: { 'x-forwarded-for': ip } }))
+        const res = await app.handle(
+          new Request(`${TEST_ORIGIN}/api/v1/status`, { headers: { 'x-forwarded-for': ip } }),
+        )
         statuses.push(res.status)
       }
       expect(statuses.filter((s) => s === 200)).toHaveLength(7)

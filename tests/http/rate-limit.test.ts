@@ -56,7 +56,10 @@ describeEachDatabase(
       expect(reset).toBeGreaterThan(now)
       expect(reset).toBeLessThanOrEqual(now + 86_400 + 1)
 
-      expect(parseItem(first.headers.get('ratelimit-policy'))).toEqual({ name: 'api', params: { q: 5, w: 86_400 } })
+      expect(parseItem(first.headers.get('ratelimit-policy'))).toEqual({
+        name: 'api',
+        params: { q: 5, w: 86_400 },
+      })
       const field = parseItem(first.headers.get('ratelimit'))
       expect(field?.name).toBe('api')
       expect(field?.params.r).toBe(remaining)
@@ -105,7 +108,9 @@ describeEachDatabase(
       const ip = { 'x-forwarded-for': '203.0.113.8' }
       const statuses = []
       for (let i = 0; i < 3; i++) {
-        statuses.push((await h().call('POST', '/api/v1/auth/register', { body: { email: 'nope' }, headers: ip })).status)
+        statuses.push(
+          (await h().call('POST', '/api/v1/auth/register', { body: { email: 'nope' }, headers: ip })).status,
+        )
       }
       const refused = await h().call('POST', '/api/v1/auth/register', {
         body: { email: 'ratelimited@example.test', password: 'long enough password' },
@@ -143,7 +148,14 @@ describeEachDatabase(
     })
   },
   // Day-long windows: a suite never straddles a window boundary (they fall at 00:00 UTC).
-  { env: { RATE_LIMIT_LOGIN: '3/86400', RATE_LIMIT_REGISTER: '3/86400', RATE_LIMIT_API: '5/86400', TRUST_PROXY: '1' } },
+  {
+    env: {
+      RATE_LIMIT_LOGIN: '3/86400',
+      RATE_LIMIT_REGISTER: '3/86400',
+      RATE_LIMIT_API: '5/86400',
+      TRUST_PROXY: '1',
+    },
+  },
 )
 
 describeEachDatabase(
@@ -152,7 +164,9 @@ describeEachDatabase(
     test('CONTRACT §6: with TRUST_PROXY=0 a forged X-Forwarded-For does not buy a fresh budget', async () => {
       const a = await h().call('GET', '/api/v1/status', { headers: { 'x-forwarded-for': '198.51.100.1' } })
       const b = await h().call('GET', '/api/v1/status', { headers: { 'x-forwarded-for': '198.51.100.2' } })
-      expect(Number(b.headers.get('x-ratelimit-remaining'))).toBe(Number(a.headers.get('x-ratelimit-remaining')) - 1)
+      expect(Number(b.headers.get('x-ratelimit-remaining'))).toBe(
+        Number(a.headers.get('x-ratelimit-remaining')) - 1,
+      )
     })
   },
   { env: { RATE_LIMIT_API: '5/86400' } },

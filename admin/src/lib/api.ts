@@ -118,6 +118,9 @@ interface EdenResult {
   status: number
 }
 
+/** A body the API never sends raw (Eden's inferred unions may include `Response`). */
+type Body<T> = Exclude<NonNullable<T>, Response>
+
 export interface Ok<T> {
   data: T
   /** The response's ETag (strong for items, weak for lists), or null. */
@@ -126,7 +129,7 @@ export interface Ok<T> {
 }
 
 /** Awaits an Eden call: the typed success body, or a thrown `ApiError`. */
-export async function ok<R extends EdenResult>(pending: Promise<R>): Promise<Ok<NonNullable<R['data']>>> {
+export async function ok<R extends EdenResult>(pending: Promise<R>): Promise<Ok<Body<R['data']>>> {
   let result: R
   try {
     result = await pending
@@ -142,14 +145,14 @@ export async function ok<R extends EdenResult>(pending: Promise<R>): Promise<Ok<
     )
   }
   return {
-    data: result.data as NonNullable<R['data']>,
+    data: result.data as Body<R['data']>,
     etag: response.headers.get('etag'),
     headers: response.headers,
   }
 }
 
 /** Awaits an Eden call for its body only. */
-export async function get<R extends EdenResult>(pending: Promise<R>): Promise<NonNullable<R['data']>> {
+export async function get<R extends EdenResult>(pending: Promise<R>): Promise<Body<R['data']>> {
   return (await ok(pending)).data
 }
 
@@ -192,7 +195,7 @@ export class Keys {
 
 // ---- Shapes the pages use (derived from the server's schemas through Eden) ----
 
-type Data<F extends (...args: never[]) => Promise<EdenResult>> = NonNullable<Awaited<ReturnType<F>>['data']>
+type Data<F extends (...args: never[]) => Promise<EdenResult>> = Body<Awaited<ReturnType<F>>['data']>
 type ItemOf<P> = P extends { items: (infer I)[] } ? I : never
 
 export type User = Data<typeof v1.auth.me.get>

@@ -1,26 +1,16 @@
 import { t } from 'elysia'
 import { roles } from '../../../db/schema'
-import { pageOf, pageQuery } from '../../http/pagination'
+import { pageOf, pageQuery, sortQuery } from '../../http/pagination'
+import { enumOf } from '../../http/schema'
 import { uuidString } from '../audit/model'
 import { AuthModel } from '../auth/model'
 import { UserModel } from '../users/model'
 
 export namespace AdminModel {
-  /** Literals rather than `t.UnionEnum`, which fills in its first value when the field is absent. */
-  const role = t.Union(
-    roles.map((value) => t.Literal(value)),
-    { description: 'user, staff or admin.' },
-  )
+  const role = enumOf(roles, { description: 'user, staff or admin.' })
 
-  export const userSorts = [
-    '-created_at',
-    'created_at',
-    'email',
-    '-email',
-    'last_login_at',
-    '-last_login_at',
-  ] as const
-  export type UserSort = (typeof userSorts)[number]
+  export const userSortFields = ['created_at', 'email', 'last_login_at'] as const
+  export type UserSort = (typeof userSortFields)[number] | `-${(typeof userSortFields)[number]}`
 
   export const usersQuery = t.Object(
     {
@@ -30,15 +20,7 @@ export namespace AdminModel {
       ),
       role: t.Optional(role),
       is_active: t.Optional(t.Boolean({ description: '`true` or `false`.' })),
-      sort: t.Optional(
-        t.Union(
-          userSorts.map((value) => t.Literal(value)),
-          {
-            description:
-              'created_at, email or last_login_at; prefix with - for descending. Default -created_at. Users who never signed in sort last either way.',
-          },
-        ),
-      ),
+      sort: sortQuery(userSortFields),
     },
     { additionalProperties: false },
   )

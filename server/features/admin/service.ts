@@ -67,7 +67,7 @@ export async function updateUser(
   actor: Principal,
   userId: string,
   patch: AdminModel.UserPatch,
-  client: ClientInfo,
+  client: { ip: string | null },
   ifMatch: IfMatch = null,
 ): Promise<{ user: UserModel.User; version: number }> {
   const self = actor.user.id === userId
@@ -212,7 +212,7 @@ export async function revokeAllSessions(
   authService: AuthService,
   actor: Principal,
   userId: string,
-  client: ClientInfo,
+  client: { ip: string | null },
 ): Promise<{ revoked_count: number }> {
   const [user] = await tx.select({ id: users.id }).from(users).where(eq(users.id, userId)).limit(1)
   if (!user) throw notFound('No such user.')

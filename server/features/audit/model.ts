@@ -1,5 +1,6 @@
 import { t } from 'elysia'
 import { pageOf, pageQuery } from '../../http/pagination'
+import { enumOf } from '../../http/schema'
 import { auditActions } from './service'
 
 /**
@@ -23,11 +24,7 @@ export const uuidString = (description?: string) =>
   })
 
 export namespace AuditModel {
-  /** A union of literals, not `t.UnionEnum`: the latter defaults to its first value when absent. */
-  export const action = t.Union(
-    auditActions.map((value) => t.Literal(value)),
-    { description: `One of ${auditActions.join(', ')}.` },
-  )
+  export const action = enumOf(auditActions, { description: `One of ${auditActions.join(', ')}.` })
 
   export const entry = t.Object({
     id: t.Integer(),

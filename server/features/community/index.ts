@@ -33,7 +33,7 @@ export const communityRoutes = (deps: FeatureDeps) =>
         auth: true,
         idempotent: true,
         body: CommunityModel.createPost,
-        response: { 201: CommunityModel.post, ...problems(400, 401, 409, 413, 415, 422) },
+        response: { 201: CommunityModel.post, ...problems(400, 401, 403, 409, 413, 415, 422) },
         detail: {
           summary: 'Publish a post',
           description:

@@ -14,8 +14,11 @@ export namespace CommunityModel {
     statuses,
     'pending: awaiting review; published: public; hidden: pulled by reports or staff; rejected: refused by staff.',
   )
-  const title = t.String({ minLength: 1, maxLength: 200 })
-  const content = t.String({ minLength: 1, maxLength: 20_000 })
+  /** Text that is not blank: at least one non-whitespace character. */
+  const text = (maxLength: number, description?: string) =>
+    t.String({ minLength: 1, maxLength, pattern: '\\S', ...(description ? { description } : {}) })
+  const title = text(200)
+  const content = text(20_000)
 
   export const post = t.Object({
     id: t.Integer({ minimum: 1 }),
@@ -39,9 +42,7 @@ export namespace CommunityModel {
       title: t.Optional(title),
       content: t.Optional(content),
       status: t.Optional(oneOf(statuses, 'Staff only; requires moderation_reason.')),
-      moderation_reason: t.Optional(
-        t.String({ minLength: 1, maxLength: 500, description: 'Required with `status` (staff only).' }),
-      ),
+      moderation_reason: t.Optional(text(500, 'Required with `status` (staff only).')),
     },
     {
       additionalProperties: false,
@@ -90,10 +91,7 @@ export namespace CommunityModel {
   export const postPage = pageOf(post)
   export const postParams = t.Object({ id: t.Integer({ minimum: 1 }) })
 
-  export const createReport = t.Object(
-    { reason: t.String({ minLength: 1, maxLength: 500 }) },
-    { additionalProperties: false },
-  )
+  export const createReport = t.Object({ reason: text(500) }, { additionalProperties: false })
   export const report = t.Object({
     post_id: t.Integer({ minimum: 1 }),
     report_count: t.Integer({ minimum: 1, description: 'Reports of this post so far, this one included.' }),

@@ -65,8 +65,12 @@ async function findPost(db: Executor, id: number): Promise<VersionedPost | undef
   return row ? { post: toPostView(row.post, row.authorName), version: row.post.version } : undefined
 }
 
+/** Post ids are PostgreSQL `integer`s: a larger id names no post (404), not a database error. */
+const MAX_POST_ID = 2_147_483_647
+
 /** Locks the post for the rest of the transaction, so that concurrent writes to it queue up. */
 async function lockPost(tx: Executor, id: number) {
+  if (id > MAX_POST_ID) return undefined
   const [row] = await tx.select().from(communityPosts).where(eq(communityPosts.id, id)).for('update')
   return row
 }
@@ -145,6 +149,7 @@ export async function listPosts(
 }
 
 export async function getPost(db: Executor, viewer: Viewer | null, id: number): Promise<VersionedPost> {
+  if (id > MAX_POST_ID) throw notFound('No such post.')
   const [row] = await selectPosts(db).where(eq(communityPosts.id, id)).limit(1)
   if (!row || !canSee(row.post, viewer)) throw notFound('No such post.')
   return { post: toPostView(row.post, row.authorName), version: row.post.version }

@@ -1,4 +1,6 @@
-import { Elysia, status } from 'elysia'
+import { Elysia } from 'elysia'
+import { ifMatchOf, itemEtag } from '../../http/conditional'
+import { reply } from '../../http/idempotency'
 import { pageRequest, respondWithPage } from '../../http/pagination'
 import { problems } from '../../http/problem'
 import type { FeatureDeps } from '../deps'
@@ -37,22 +39,28 @@ export const projectsRoutes = (deps: FeatureDeps) =>
     )
     .post(
       '',
-      async ({ principal, body, set }) => {
-        const row = await createProject(deps.db, actorOf(principal), body)
-        set.headers.location = `/api/v1/projects/${row.id}`
-        return status(201, toProjectView(row))
-      },
+      async ({ principal, body, idempotency }) =>
+        idempotency.run(async (tx) => {
+          const row = await createProject(tx, actorOf(principal), body)
+          return reply.created(toProjectView(row), `/api/v1/projects/${row.id}`, {
+            etag: itemEtag(row.version),
+          })
+        }),
       {
         auth: true,
+        idempotent: true,
         body: ProjectModel.create,
-        response: { 201: ProjectModel.project, ...problems(400, 401, 403, 413, 415, 422) },
+        response: { 201: ProjectModel.project, ...problems(400, 401, 403, 409, 413, 415, 422) },
         detail: { summary: 'Create a project owned by the caller (Location names it)' },
       },
     )
     .get(
       '/:id',
-      async ({ principal, params }) =>
-        toProjectView(await getProject(deps.db, actorOf(principal), params.id)),
+      async ({ principal, params, set }) => {
+        const row = await getProject(deps.db, actorOf(principal), params.id)
+        set.headers.etag = itemEtag(row.version)
+        return toProjectView(row)
+      },
       {
         auth: true,
         params: ProjectModel.params,
@@ -62,13 +70,17 @@ export const projectsRoutes = (deps: FeatureDeps) =>
     )
     .patch(
       '/:id',
-      async ({ principal, params, body }) =>
-        toProjectView(await updateProject(deps.db, actorOf(principal), params.id, body)),
+      async ({ principal, params, body, request, idempotency }) =>
+        idempotency.run(async (tx) => {
+          const row = await updateProject(tx, actorOf(principal), params.id, body, ifMatchOf(request))
+          return reply.ok(toProjectView(row), { etag: itemEtag(row.version) })
+        }),
       {
         auth: true,
+        idempotent: true,
         params: ProjectModel.params,
         body: ProjectModel.update,
-        response: { 200: ProjectModel.project, ...problems(400, 401, 403, 404, 413, 415, 422) },
+        response: { 200: ProjectModel.project, ...problems(400, 401, 403, 404, 409, 412, 413, 415, 422) },
         detail: {
           summary: 'Change a project’s name or description (owner, staff, admin)',
           description: 'At least one of `name`, `description` (null clears it); an empty body is 422.',
@@ -77,14 +89,14 @@ export const projectsRoutes = (deps: FeatureDeps) =>
     )
     .delete(
       '/:id',
-      async ({ principal, client, params, set }) => {
-        await deleteProject(deps.db, actorOf(principal), params.id, client)
+      async ({ principal, client, params, request, set }) => {
+        await deleteProject(deps.db, actorOf(principal), params.id, client, ifMatchOf(request))
         set.status = 204
       },
       {
         auth: true,
         params: ProjectModel.params,
-        response: { 204: ProjectModel.noContent, ...problems(401, 403, 404, 422) },
+        response: { 204: ProjectModel.noContent, ...problems(401, 403, 404, 412, 422) },
         detail: { summary: 'Delete a project (owner, staff, admin); audited as project.delete' },
       },
     )

@@ -1,9 +1,10 @@
 import { and, eq } from 'drizzle-orm'
-import type { Database, Executor } from '../../../db/client'
+import type { Executor } from '../../../db/client'
 import { countAll } from '../../../db/client'
 import { bumpVersion, containsText } from '../../../db/query'
 import { projects, type Role } from '../../../db/schema'
 import { hasRole } from '../../http/auth'
+import { assertIfMatch, type IfMatch } from '../../http/conditional'
 import { orderBy, type PageRequest, page } from '../../http/pagination'
 import { notFound, validationFailed } from '../../http/problem'
 import { recordAudit, target } from '../audit/service'
@@ -84,12 +85,16 @@ export async function createProject(
   return row
 }
 
-/** Renames or re-describes a project (its owner, or staff/admin). At least one field is needed. */
+/**
+ * Renames or re-describes a project (its owner, or staff/admin). At least one field is needed.
+ * With `If-Match`, the row is locked and its version checked first: a stale tag changes nothing.
+ */
 export async function updateProject(
   db: Executor,
   actor: Actor,
   id: string,
   input: { name?: string; description?: string | null },
+  ifMatch: IfMatch = null,
 ): Promise<ProjectRow> {
   const changes: Partial<Pick<ProjectRow, 'name' | 'description'>> = {}
   if (input.name !== undefined) changes.name = cleanName(input.name)
@@ -97,28 +102,41 @@ export async function updateProject(
   if (Object.keys(changes).length === 0) {
     throw validationFailed([{ pointer: '/body', detail: 'Send at least one of name, description.' }])
   }
-  const [row] = await db
-    .update(projects)
-    .set({ ...changes, ...bumpVersion(projects) })
+  return db.transaction(async (tx) => {
+    await lockProject(tx, actor, id, ifMatch)
+    const [row] = await tx
+      .update(projects)
+      .set({ ...changes, ...bumpVersion(projects) })
+      .where(eq(projects.id, id))
+      .returning()
+    if (!row) throw noSuchProject()
+    return row
+  })
+}
+
+/** Locks a reachable project for the rest of the transaction and checks `If-Match` against it. */
+async function lockProject(tx: Executor, actor: Actor, id: string, ifMatch: IfMatch): Promise<ProjectRow> {
+  const [row] = await tx
+    .select()
+    .from(projects)
     .where(and(eq(projects.id, id), reachable(actor)))
-    .returning()
+    .for('update')
   if (!row) throw noSuchProject()
+  assertIfMatch(ifMatch, row.version)
   return row
 }
 
 /** Deletes a project (its owner, or staff/admin) and audits `project.delete` in the same transaction. */
 export async function deleteProject(
-  db: Database,
+  db: Executor,
   actor: Actor,
   id: string,
   client: { ip: string | null },
+  ifMatch: IfMatch = null,
 ): Promise<void> {
   await db.transaction(async (tx) => {
-    const [removed] = await tx
-      .delete(projects)
-      .where(and(eq(projects.id, id), reachable(actor)))
-      .returning({ name: projects.name, ownerId: projects.ownerId })
-    if (!removed) throw noSuchProject()
+    const removed = await lockProject(tx, actor, id, ifMatch)
+    await tx.delete(projects).where(eq(projects.id, id))
     await recordAudit(tx, {
       actorId: actor.id,
       action: 'project.delete',

@@ -109,7 +109,11 @@ export async function listEvents(db: Executor, filter: { service?: string }, req
   return page(rows.map(toEventView), counted?.total ?? 0, request)
 }
 
+/** Event ids are PostgreSQL `integer`s: a larger id names no event (404), not a database error. */
+const MAX_EVENT_ID = 2_147_483_647
+
 export async function getEvent(db: Executor, id: number) {
+  if (id > MAX_EVENT_ID) throw notFound('No such status event.')
   const [row] = await db.select().from(statusEvents).where(eq(statusEvents.id, id)).limit(1)
   if (!row) throw notFound('No such status event.')
   return toEventView(row)

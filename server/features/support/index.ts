@@ -1,4 +1,6 @@
-import { Elysia, status } from 'elysia'
+import { Elysia } from 'elysia'
+import { ifMatchOf, itemEtag } from '../../http/conditional'
+import { reply } from '../../http/idempotency'
 import { pageRequest, respondWithPage } from '../../http/pagination'
 import { problems } from '../../http/problem'
 import type { FeatureDeps } from '../deps'
@@ -16,15 +18,18 @@ export const supportRoutes = (deps: FeatureDeps) =>
     .use(deps.authPlugin)
     .post(
       '/tickets',
-      async ({ principal, body, set }) => {
-        const row = await createTicket(deps.db, principal ? actorOf(principal) : null, body)
-        set.headers.location = `/api/v1/support/tickets/${row.id}`
-        return status(201, toTicketView(row))
-      },
+      async ({ principal, body, idempotency }) =>
+        idempotency.run(async (tx) => {
+          const row = await createTicket(tx, principal ? actorOf(principal) : null, body)
+          return reply.created(toTicketView(row), `/api/v1/support/tickets/${row.id}`, {
+            etag: itemEtag(row.version),
+          })
+        }),
       {
         identify: true,
+        idempotent: true,
         body: TicketModel.create,
-        response: { 201: TicketModel.ticket, ...problems(400, 401, 403, 413, 415, 422) },
+        response: { 201: TicketModel.ticket, ...problems(400, 401, 403, 409, 413, 415, 422) },
         detail: {
           summary: 'Open a support ticket (anonymous allowed; linked to the account when signed in)',
           security: [{}, { bearer: [] }, { cookie: [] }],
@@ -61,7 +66,11 @@ export const supportRoutes = (deps: FeatureDeps) =>
     )
     .get(
       '/tickets/:id',
-      async ({ principal, params }) => toTicketView(await getTicket(deps.db, actorOf(principal), params.id)),
+      async ({ principal, params, set }) => {
+        const row = await getTicket(deps.db, actorOf(principal), params.id)
+        set.headers.etag = itemEtag(row.version)
+        return toTicketView(row)
+      },
       {
         auth: true,
         params: TicketModel.params,
@@ -71,21 +80,24 @@ export const supportRoutes = (deps: FeatureDeps) =>
     )
     .patch(
       '/tickets/:id',
-      async ({ principal, client, params, body }) =>
-        toTicketView(
-          await updateTicket(
-            deps.db,
+      async ({ principal, client, params, body, request, idempotency }) =>
+        idempotency.run(async (tx) => {
+          const row = await updateTicket(
+            tx,
             actorOf(principal),
             params.id,
             { status: body.status, priority: body.priority, assigneeId: body.assignee_id },
             client,
-          ),
-        ),
+            ifMatchOf(request),
+          )
+          return reply.ok(toTicketView(row), { etag: itemEtag(row.version) })
+        }),
       {
         auth: true,
+        idempotent: true,
         params: TicketModel.params,
         body: TicketModel.update,
-        response: { 200: TicketModel.ticket, ...problems(400, 401, 403, 404, 409, 413, 415, 422) },
+        response: { 200: TicketModel.ticket, ...problems(400, 401, 403, 404, 409, 412, 413, 415, 422) },
         detail: {
           summary: 'Triage a ticket: status, priority, assignee (staff only)',
           description:

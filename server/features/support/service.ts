@@ -1,5 +1,5 @@
 import { and, asc, desc, eq, isNull, or, type SQL, sql } from 'drizzle-orm'
-import type { Database, Executor } from '../../../db/client'
+import type { Executor } from '../../../db/client'
 import { countAll } from '../../../db/client'
 import { bumpVersion, containsText } from '../../../db/query'
 import {
@@ -10,6 +10,7 @@ import {
   ticketPriorities,
 } from '../../../db/schema'
 import { hasRole } from '../../http/auth'
+import { assertIfMatch, type IfMatch } from '../../http/conditional'
 import { orderBy, type PageRequest, page } from '../../http/pagination'
 import { forbidden, HttpError, notFound, validationFailed } from '../../http/problem'
 import { recordAudit, target } from '../audit/service'
@@ -149,11 +150,12 @@ type AuditedField = 'status' | 'priority' | 'assignee_id'
  * changes nothing (same priority, same assignee) answers the ticket as it is and audits nothing.
  */
 export async function updateTicket(
-  db: Database,
+  db: Executor,
   actor: Actor,
   id: number,
   input: TicketChanges,
   client: { ip: string | null },
+  ifMatch: IfMatch = null,
 ): Promise<TicketRow> {
   if (input.status === undefined && input.priority === undefined && input.assigneeId === undefined) {
     throw validationFailed([
@@ -170,6 +172,7 @@ export async function updateTicket(
       }
       throw noSuchTicket()
     }
+    assertIfMatch(ifMatch, current.version)
 
     if (input.assigneeId !== undefined && input.assigneeId !== null) {
       const assignee = await findUserById(tx, input.assigneeId)

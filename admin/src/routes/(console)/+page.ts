@@ -22,7 +22,7 @@ export const load: PageLoad = () => {
       total(get(v1.community.posts.get({ query: { status: 'hidden', page_size: 1 } }))),
     ]).then(([pending, reported, hidden]) => ({ pending, reported, hidden })),
     activeSessions: total(get(v1.admin.sessions.get({ query: { active: true, page_size: 1 } }))),
-    status: get(v1.status.get()),
+    status: get(v1.status.get({ fetch: { cache: 'no-cache' } })),
     audit: get(v1.admin['audit-log'].get({ query: { page_size: 8 } })),
   }
 }

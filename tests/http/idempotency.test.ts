@@ -1,0 +1,238 @@
+import { beforeAll, describe, expect, test } from 'bun:test'
+import { and, eq, sql } from 'drizzle-orm'
+import { idempotencyKeys, projects, supportTickets } from '../../db/schema'
+import { canonicalJson, fingerprintOf } from '../../server/http/idempotency'
+import { describeEachDatabase } from '../support/app'
+import { createSignedInUser, type TestUser } from '../support/users'
+
+describe('canonical JSON', () => {
+  test('CONTRACT §5: object keys sorted recursively; arrays keep their order', () => {
+    expect(canonicalJson({ b: 1, a: { d: [3, { f: 1, e: 2 }], c: null } })).toBe(
+      '{"a":{"c":null,"d":[3,{"e":2,"f":1}]},"b":1}',
+    )
+    expect(fingerprintOf('POST', '/x', { a: 1, b: 2 })).toBe(fingerprintOf('POST', '/x', { b: 2, a: 1 }))
+    expect(fingerprintOf('POST', '/x', { a: 1 })).not.toBe(fingerprintOf('POST', '/y', { a: 1 }))
+    expect(fingerprintOf('POST', '/x', { a: 1 })).not.toBe(fingerprintOf('PATCH', '/x', { a: 1 }))
+  })
+})
+
+describeEachDatabase('idempotency keys', (h) => {
+  let alice: TestUser
+  let bob: TestUser
+  beforeAll(async () => {
+    alice = await createSignedInUser(h(), 'user')
+    bob = await createSignedInUser(h(), 'user')
+  }, 30_000)
+
+  const post = (key: string | null, body: unknown, token = alice.token, raw?: string) =>
+    h().request('/api/v1/projects', {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${token}`,
+        ...(key !== null ? { 'idempotency-key': key } : {}),
+      },
+      body: raw ?? JSON.stringify(body),
+    })
+  const projectCount = async (name: string) =>
+    (await h().database.handle.db.select().from(projects).where(eq(projects.name, name))).length
+
+  test('CONTRACT §5: a replay returns the stored status, body byte for byte, Location, and Idempotent-Replayed', async () => {
+    const first = await post('create-1', { name: 'Replayed', description: 'once' })
+    const firstText = await first.text()
+    expect(first.status).toBe(201)
+    expect(first.headers.get('idempotent-replayed')).toBeNull()
+
+    const again = await post('create-1', { name: 'Replayed', description: 'once' })
+    expect(again.status).toBe(201)
+    expect(again.headers.get('idempotent-replayed')).toBe('true')
+    expect(await again.text()).toBe(firstText)
+    expect(again.headers.get('location')).toBe(first.headers.get('location'))
+    expect(again.headers.get('etag')).toBe(first.headers.get('etag'))
+    expect(again.headers.get('content-type')).toStartWith('application/json')
+    expect(await projectCount('Replayed')).toBe(1)
+  })
+
+  test('CONTRACT §5: the fingerprint ignores key order and insignificant whitespace', async () => {
+    const first = await post('create-2', { name: 'Canonical', description: 'x' })
+    const again = await post('create-2', null, alice.token, '{ "description" : "x",\n  "name":"Canonical" }')
+    expect(first.status).toBe(201)
+    expect(again.status).toBe(201)
+    expect(again.headers.get('idempotent-replayed')).toBe('true')
+    expect(await projectCount('Canonical')).toBe(1)
+  })
+
+  test('CONTRACT §5: the same key with a different body is 422 idempotency_key_reused and writes nothing', async () => {
+    await post('create-3', { name: 'First body' })
+    const res = await post('create-3', { name: 'Second body' })
+    expect(res.status).toBe(422)
+    expect(res.headers.get('content-type')).toBe('application/problem+json')
+    expect((await res.json()).code).toBe('idempotency_key_reused')
+    expect(await projectCount('Second body')).toBe(0)
+  })
+
+  test('CONTRACT §5: keys outside 1..255 printable ASCII are 400 and nothing is written', async () => {
+    for (const key of ['', 'x'.repeat(256), 'clé', 'tab\there']) {
+      const res = await post(key, { name: 'Bad key' })
+      expect(res.status).toBe(400)
+      expect((await res.json()).code).toBe('invalid_idempotency_key')
+    }
+    expect((await post('x'.repeat(255), { name: 'Longest key' })).status).toBe(201)
+    expect(await projectCount('Bad key')).toBe(0)
+  })
+
+  test('CONTRACT §5: without the header a request simply runs, once per request', async () => {
+    expect((await post(null, { name: 'No key' })).status).toBe(201)
+    expect((await post(null, { name: 'No key' })).status).toBe(201)
+    expect(await projectCount('No key')).toBe(2)
+  })
+
+  test('CONTRACT §5: keys are scoped to the caller: two users may use the same key', async () => {
+    expect((await post('shared-key', { name: 'Alice’s' })).status).toBe(201)
+    const bobs = await post('shared-key', { name: 'Bob’s' }, bob.token)
+    expect(bobs.status).toBe(201)
+    expect(bobs.headers.get('idempotent-replayed')).toBeNull()
+  })
+
+  test('CONTRACT §5: keys are scoped to method and path', async () => {
+    const created = await (await post('path-key', { name: 'Path scoped' })).json()
+    const patch = await h().call('PATCH', `/api/v1/projects/${created.id}`, {
+      token: alice.token,
+      body: { name: 'Path scoped, renamed' },
+      headers: { 'idempotency-key': 'path-key' },
+    })
+    expect(patch.status).toBe(200)
+    expect(patch.headers.get('idempotent-replayed')).toBeNull()
+  })
+
+  test('CONTRACT §5: a validation failure is not stored, so the key can be used for the corrected request', async () => {
+    const invalid = await post('fix-me', { name: '' })
+    expect(invalid.status).toBe(422)
+    const fixed = await post('fix-me', { name: 'Fixed' })
+    expect(fixed.status).toBe(201)
+    expect(fixed.headers.get('idempotent-replayed')).toBeNull()
+  })
+
+  test('CONTRACT §5: an error from the handler releases the claim (no row left behind)', async () => {
+    const missing = crypto.randomUUID()
+    const res = await h().call('PATCH', `/api/v1/projects/${missing}`, {
+      token: alice.token,
+      body: { name: 'Nobody' },
+      headers: { 'idempotency-key': 'released' },
+    })
+    expect(res.status).toBe(404)
+    const rows = await h()
+      .database.handle.db.select()
+      .from(idempotencyKeys)
+      .where(eq(idempotencyKeys.key, 'released'))
+    expect(rows).toHaveLength(0)
+  })
+
+  test('CONTRACT §5: a key still in flight is 409 idempotency_key_in_use with Retry-After: 1', async () => {
+    const body = { name: 'In flight' }
+    await h()
+      .database.handle.db.insert(idempotencyKeys)
+      .values({
+        scope: `user:${alice.id}`,
+        method: 'POST',
+        path: '/api/v1/projects',
+        key: 'in-flight',
+        fingerprint: fingerprintOf('POST', '/api/v1/projects', body),
+        claimToken: crypto.randomUUID(),
+        expiresAt: sql`now() + interval '1 day'`,
+      })
+    const res = await post('in-flight', body)
+    expect(res.status).toBe(409)
+    expect(res.headers.get('retry-after')).toBe('1')
+    expect((await res.json()).code).toBe('idempotency_key_in_use')
+    expect(await projectCount('In flight')).toBe(0)
+  })
+
+  test('CONTRACT §5: a claim whose request died is released after 60 s', async () => {
+    const body = { name: 'Dead claim' }
+    await h()
+      .database.handle.db.insert(idempotencyKeys)
+      .values({
+        scope: `user:${alice.id}`,
+        method: 'POST',
+        path: '/api/v1/projects',
+        key: 'dead-claim',
+        fingerprint: fingerprintOf('POST', '/api/v1/projects', body),
+        claimToken: crypto.randomUUID(),
+        claimedAt: sql`now() - interval '61 seconds'`,
+        expiresAt: sql`now() + interval '1 day'`,
+      })
+    const res = await post('dead-claim', body)
+    expect(res.status).toBe(201)
+    expect(await projectCount('Dead claim')).toBe(1)
+    expect((await post('dead-claim', body)).headers.get('idempotent-replayed')).toBe('true')
+  })
+
+  test('CONTRACT §5: completed keys expire after the TTL and the cron job deletes them', async () => {
+    await post('expiring', { name: 'Expiring' })
+    const where = and(eq(idempotencyKeys.key, 'expiring'), eq(idempotencyKeys.scope, `user:${alice.id}`))
+    const [stored] = await h().database.handle.db.select().from(idempotencyKeys).where(where)
+    expect(stored?.responseStatus).toBe(201)
+    const ttl = (stored!.expiresAt.getTime() - stored!.completedAt!.getTime()) / 1000
+    expect(Math.round(ttl)).toBe(86_400)
+
+    await h()
+      .database.handle.db.update(idempotencyKeys)
+      .set({ expiresAt: sql`now() - interval '1 second'` })
+      .where(where)
+    // An expired key is a new key: the request runs again.
+    const again = await post('expiring', { name: 'Expiring' })
+    expect(again.headers.get('idempotent-replayed')).toBeNull()
+    expect(await projectCount('Expiring')).toBe(2)
+
+    await h()
+      .database.handle.db.update(idempotencyKeys)
+      .set({ expiresAt: sql`now() - interval '1 second'` })
+      .where(where)
+    expect(await h().app.jobs.run('idempotency-keys')).toBe('success')
+    expect(await h().database.handle.db.select().from(idempotencyKeys).where(where)).toHaveLength(0)
+  })
+
+  test('CONTRACT §5: anonymous callers share the anonymous scope', async () => {
+    const body = { email: 'anon@example.test', subject: 'Help', message: 'Please' }
+    const first = await h().call('POST', '/api/v1/support/tickets', {
+      body,
+      headers: { 'idempotency-key': 'anon-1' },
+    })
+    const again = await h().call('POST', '/api/v1/support/tickets', {
+      body,
+      headers: { 'idempotency-key': 'anon-1' },
+    })
+    expect(first.status).toBe(201)
+    expect(again.status).toBe(201)
+    expect(again.headers.get('idempotent-replayed')).toBe('true')
+    expect(again.body.id).toBe(first.body.id)
+    const tickets = await h()
+      .database.handle.db.select()
+      .from(supportTickets)
+      .where(eq(supportTickets.subject, 'Help'))
+    expect(tickets).toHaveLength(1)
+  })
+
+  test('CONTRACT §5: 50 concurrent requests with one key write exactly one row; the rest replay or get 409; no 5xx', async () => {
+    const body = { name: 'Fifty at once' }
+    const responses = await Promise.all(Array.from({ length: 50 }, () => post('fifty', body)))
+    const statuses = responses.map((r) => r.status)
+    const replayed = responses.filter((r) => r.headers.get('idempotent-replayed') === 'true').length
+    const created = responses.filter(
+      (r) => r.status === 201 && r.headers.get('idempotent-replayed') === null,
+    ).length
+    const inFlight = statuses.filter((s) => s === 409).length
+    expect(statuses.filter((s) => s >= 500)).toEqual([])
+    expect(created).toBe(1)
+    expect(created + replayed + inFlight).toBe(50)
+    expect(await projectCount('Fifty at once')).toBe(1)
+  })
+
+  test('CONTRACT §9: replays and conflicts are counted', async () => {
+    const metrics = await (await h().request('/metrics')).text()
+    expect(metrics).toMatch(/^idempotency_replays_total [1-9]/m)
+    expect(metrics).toMatch(/^idempotency_conflicts_total\{kind="reused"\} [1-9]/m)
+    expect(metrics).toMatch(/^idempotency_conflicts_total\{kind="in_flight"\} [1-9]/m)
+  })
+})
