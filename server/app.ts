@@ -42,12 +42,16 @@ export interface AppDeps {
  */
 export function createApp({ database, config, logger }: AppDeps) {
   const registry = createMetricsRegistry()
-  const authService = createAuthService(database.db, {
-    appSecret: config.appSecret,
-    accessTokenTtlSeconds: config.accessTokenTtlSeconds,
-    sessionTtlDays: config.sessionTtlDays,
-    secureCookies: config.env === 'production',
-  })
+  const authService = createAuthService(
+    database.db,
+    {
+      appSecret: config.appSecret,
+      accessTokenTtlSeconds: config.accessTokenTtlSeconds,
+      sessionTtlDays: config.sessionTtlDays,
+      secureCookies: config.env === 'production',
+    },
+    registry,
+  )
   const rateLimitStore = config.redisUrl
     ? redisRateLimitStore(config.redisUrl)
     : postgresRateLimitStore(database)

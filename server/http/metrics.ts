@@ -34,6 +34,11 @@ export class Counter<const L extends string = never> implements Family {
     else this.series.set(key, { values, value: by })
   }
 
+  /** Declares a series at 0, so that alerts see it before its first increment. */
+  init(labels: Record<L, string>): void {
+    this.inc(labels, 0)
+  }
+
   /** The current value, for tests and the console. */
   get(labels: Record<L, string> = {} as Record<L, string>): number {
     return this.series.get(this.labelNames.map((name) => labels[name]).join('\u0001'))?.value ?? 0

@@ -312,6 +312,18 @@ describeEachDatabase('admin', (h) => {
       expect((await h().call('GET', '/api/v1/auth/me', { token: c.admin.token })).status).toBe(200)
     })
 
+    test('a PATCH without role leaves the role alone (no default is filled in)', async () => {
+      await h().call('PATCH', `${USERS}/${target.id}`, { token: c.admin.token, body: { role: 'staff' } })
+      const res = await h().call('PATCH', `${USERS}/${target.id}`, {
+        token: c.admin.token,
+        body: { is_active: true },
+      })
+      expect(res.status).toBe(200)
+      expect(res.body.role).toBe('staff')
+      expect((await userRow(h(), target.id)).role).toBe('staff')
+      await h().call('PATCH', `${USERS}/${target.id}`, { token: c.admin.token, body: { role: 'user' } })
+    })
+
     test('setting a field to its current value is a 200 that changes nothing and audits nothing', async () => {
       const before = await userRow(h(), target.id)
       const res = await h().call('PATCH', `${USERS}/${target.id}`, {

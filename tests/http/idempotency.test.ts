@@ -67,7 +67,7 @@ describeEachDatabase('idempotency keys', (h) => {
     const res = await post('create-3', { name: 'Second body' })
     expect(res.status).toBe(422)
     expect(res.headers.get('content-type')).toBe('application/problem+json')
-    expect((await res.json()).code).toBe('idempotency_key_reused')
+    expect(((await res.json()) as { code: string }).code).toBe('idempotency_key_reused')
     expect(await projectCount('Second body')).toBe(0)
   })
 
@@ -75,7 +75,7 @@ describeEachDatabase('idempotency keys', (h) => {
     for (const key of ['', 'x'.repeat(256), 'clé', 'tab\there']) {
       const res = await post(key, { name: 'Bad key' })
       expect(res.status).toBe(400)
-      expect((await res.json()).code).toBe('invalid_idempotency_key')
+      expect(((await res.json()) as { code: string }).code).toBe('invalid_idempotency_key')
     }
     expect((await post('x'.repeat(255), { name: 'Longest key' })).status).toBe(201)
     expect(await projectCount('Bad key')).toBe(0)
@@ -95,7 +95,7 @@ describeEachDatabase('idempotency keys', (h) => {
   })
 
   test('CONTRACT §5: keys are scoped to method and path', async () => {
-    const created = await (await post('path-key', { name: 'Path scoped' })).json()
+    const created = (await (await post('path-key', { name: 'Path scoped' })).json()) as { id: string }
     const patch = await h().call('PATCH', `/api/v1/projects/${created.id}`, {
       token: alice.token,
       body: { name: 'Path scoped, renamed' },
@@ -144,7 +144,7 @@ describeEachDatabase('idempotency keys', (h) => {
     const res = await post('in-flight', body)
     expect(res.status).toBe(409)
     expect(res.headers.get('retry-after')).toBe('1')
-    expect((await res.json()).code).toBe('idempotency_key_in_use')
+    expect(((await res.json()) as { code: string }).code).toBe('idempotency_key_in_use')
     expect(await projectCount('In flight')).toBe(0)
   })
 

@@ -14,7 +14,10 @@ export interface ServerProcess {
 
 const ROOT = new URL('../../', import.meta.url).pathname
 
-export async function startServer(env: Record<string, string>, options: { readyTimeoutMs?: number } = {}): Promise<ServerProcess> {
+export async function startServer(
+  env: Record<string, string>,
+  options: { readyTimeoutMs?: number } = {},
+): Promise<ServerProcess> {
   const port = 20_000 + Math.floor(Math.random() * 20_000)
   let output = ''
   const child = Bun.spawn(['bun', 'server/index.ts'], {

@@ -41,7 +41,11 @@ export const adminRoutes = (deps: FeatureDeps) => {
         auth: 'admin',
         query: AdminModel.usersQuery,
         response: { 200: AdminModel.usersPage, ...problems(401, 403, 422) },
-        detail: { summary: 'Users, newest first (admin; filters q on email, role, is_active)' },
+        detail: {
+          summary: 'Users, newest first (admin; filters q on email, role, is_active)',
+          description:
+            '`sort`: `created_at` (default `-created_at`), `email`, `last_login_at`; users who never signed in sort last in both directions.',
+        },
       },
     )
     .patch(

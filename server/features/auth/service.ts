@@ -3,6 +3,7 @@ import type { Database, Executor } from '../../../db/client'
 import { countAll } from '../../../db/client'
 import { refreshTokens, type SessionKind, userSessions, users } from '../../../db/schema'
 import type { Principal } from '../../http/auth'
+import type { MetricsRegistry } from '../../http/metrics'
 import { type PageRequest, page } from '../../http/pagination'
 import { forbidden, HttpError, notFound, unauthenticated } from '../../http/problem'
 import { recordAudit, target } from '../audit/service'
@@ -39,7 +40,13 @@ const TOUCH_INTERVAL_MS = 60_000
 
 export type AuthService = ReturnType<typeof createAuthService>
 
-export function createAuthService(db: Database, settings: AuthSettings) {
+export const loginOutcomes = ['success', 'unknown_email', 'wrong_password', 'account_disabled'] as const
+
+export function createAuthService(db: Database, settings: AuthSettings, registry: MetricsRegistry) {
+  const logins = registry.counter('auth_logins_total', 'Sign-in attempts (token and console), by outcome.', [
+    'outcome',
+  ])
+  for (const outcome of loginOutcomes) logins.init({ outcome })
   const luciaOptions = { sessionTtlDays: settings.sessionTtlDays, secureCookies: settings.secureCookies }
   const lucia = createLucia(db, luciaOptions)
   const luciaIn = (tx: Executor): SessionLucia => createLucia(tx, luciaOptions)
@@ -72,6 +79,7 @@ export function createAuthService(db: Database, settings: AuthSettings) {
     const passwordMatches = await verifyPassword(input.password, user?.passwordHash)
     if (!user || !passwordMatches || !user.isActive) {
       const reason = !user ? 'unknown_email' : !passwordMatches ? 'wrong_password' : 'account_disabled'
+      logins.inc({ outcome: reason })
       await recordAudit(db, {
         actorId: user?.id ?? null,
         action: 'auth.login_failed',
@@ -84,7 +92,7 @@ export function createAuthService(db: Database, settings: AuthSettings) {
     }
 
     const sessionToken = newSessionToken()
-    return db.transaction(async (tx) => {
+    const opened = await db.transaction(async (tx) => {
       const now = new Date()
       const session = await luciaIn(tx).createSession(
         user.id,
@@ -113,6 +121,8 @@ export function createAuthService(db: Database, settings: AuthSettings) {
       const refreshToken = input.kind === 'bearer' ? await issueRefreshToken(tx, session.public_id) : null
       return { user: updated ?? user, session, sessionToken, refreshToken }
     })
+    logins.inc({ outcome: 'success' })
+    return opened
   }
 
   async function issueTokens(
