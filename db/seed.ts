@@ -9,6 +9,7 @@ import { recordEvent } from '../server/features/status/service'
 import { createTicket, updateTicket } from '../server/features/support/service'
 import { createUser } from '../server/features/users/service'
 import type { Principal } from '../server/http/auth'
+import { createMetricsRegistry } from '../server/http/metrics'
 import { countAll, openDatabase, type Transaction } from './client'
 import { migrate } from './migrate'
 import { communityPosts, type Role, services, supportTickets, users } from './schema'
@@ -52,12 +53,16 @@ if (config.env === 'production' && !process.argv.includes('--allow-production'))
 const database = await openDatabase(config.database).catch((error: unknown) =>
   fail(`cannot open the database: ${error instanceof Error ? error.message : String(error)}`),
 )
-const authService = createAuthService(database.db, {
-  appSecret: config.appSecret,
-  accessTokenTtlSeconds: config.accessTokenTtlSeconds,
-  sessionTtlDays: config.sessionTtlDays,
-  secureCookies: config.env === 'production',
-})
+const authService = createAuthService(
+  database.db,
+  {
+    appSecret: config.appSecret,
+    accessTokenTtlSeconds: config.accessTokenTtlSeconds,
+    sessionTtlDays: config.sessionTtlDays,
+    secureCookies: config.env === 'production',
+  },
+  createMetricsRegistry(),
+)
 try {
   await migrate(database)
   const existing = await database.db

@@ -87,7 +87,7 @@ export function createApp({ database, config, logger }: AppDeps) {
     .use(requestId)
     .use(securityHeaders({ production: config.env === 'production', publicOrigin: config.publicOrigin }))
     .use(errors(logger))
-    .use(metrics(registry))
+    .use(metrics(registry, { token: config.metricsToken }))
     .use(accessLog(logger))
     .use(threatBlock(registry))
     .use(clientIp(config.trustProxy))

@@ -32,6 +32,8 @@ export interface Config {
   /** Off in tests that drive the jobs by hand. */
   cronEnabled: boolean
   cronSchedules: Record<CleanupJobName, string>
+  /** When set, `GET /metrics` needs `Authorization: Bearer <token>`. */
+  metricsToken: string | null
 }
 
 export const logLevels = ['debug', 'info', 'warn', 'error', 'silent'] as const
@@ -147,6 +149,9 @@ export function loadConfig(env: Env): Config {
     ]),
   ) as Record<CleanupJobName, string>
 
+  const metricsToken = env.METRICS_TOKEN?.trim() || null
+  if (metricsToken && metricsToken.length < 16) problems.push('METRICS_TOKEN: must be at least 16 characters')
+
   const databaseUrl = env.DATABASE_URL?.trim()
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     problems.push('DATABASE_URL: must start with postgres:// or postgresql://')
@@ -184,6 +189,7 @@ export function loadConfig(env: Env): Config {
     idempotencyClaimTimeoutSeconds,
     cronEnabled,
     cronSchedules,
+    metricsToken,
   }
 }
 

@@ -6,6 +6,7 @@ declare global {
       code?: string
       request_id?: string | null
       retry_after?: number | null
+      errors?: { pointer: string; detail: string }[]
     }
   }
 }

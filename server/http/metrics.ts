@@ -1,4 +1,6 @@
+import { timingSafeEqual } from 'node:crypto'
 import { Elysia, StatusMap } from 'elysia'
+import { unauthenticated } from './problem'
 import { requestMeta } from './request-id'
 
 /**
@@ -189,8 +191,12 @@ export const routeLabel = (route: string | undefined) => route || 'unmatched'
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
-/** `http_requests_total` and `http_request_duration_seconds` by route template, and `GET /metrics`. */
-export const metrics = (registry: MetricsRegistry) => {
+/**
+ * `http_requests_total` and `http_request_duration_seconds` by route template, and `GET /metrics`,
+ * behind a bearer token when `METRICS_TOKEN` is set.
+ */
+export const metrics = (registry: MetricsRegistry, options: { token: string | null } = { token: null }) => {
+  const expected = options.token ? Buffer.from(`Bearer ${options.token}`) : null
   const requests = registry.counter('http_requests_total', 'HTTP requests answered.', [
     'method',
     'route',
@@ -210,7 +216,13 @@ export const metrics = (registry: MetricsRegistry) => {
     })
     .get(
       '/metrics',
-      ({ set }) => {
+      ({ request, set }) => {
+        if (expected) {
+          const presented = Buffer.from(request.headers.get('authorization') ?? '')
+          if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) {
+            throw unauthenticated('GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`.')
+          }
+        }
         set.headers['content-type'] = 'text/plain; version=0.0.4; charset=utf-8'
         return registry.render()
       },

@@ -50,6 +50,9 @@ export function createCleanupJobs(deps: CleanupDeps) {
     'job',
     'outcome',
   ])
+  for (const job of cleanupJobNames) {
+    for (const outcome of ['success', 'failure', 'skipped'] as const) runs.init({ job, outcome })
+  }
 
   const work: Record<CleanupJobName, () => Promise<Record<string, unknown>>> = {
     async 'idempotency-keys'() {

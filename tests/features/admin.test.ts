@@ -1,4 +1,4 @@
-import { beforeAll, describe, expect, test } from 'bun:test'
+import { beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { and, eq } from 'drizzle-orm'
 import { auditLog, userSessions, users } from '../../db/schema'
 import { describeEachDatabase, type Harness } from '../support/app'
@@ -10,6 +10,9 @@ const USERS = '/api/v1/admin/users'
 const SESSIONS = '/api/v1/admin/sessions'
 const AUDIT = '/api/v1/admin/audit-log'
 const MISSING_ID = '00000000-0000-4000-8000-000000000000'
+
+// Several tests create and sign in accounts (argon2id, ~0.3 s each, much more on a busy machine).
+setDefaultTimeout(30_000)
 
 async function signIn(h: Harness, user: TestUser) {
   const res = await h.call('POST', '/api/v1/auth/token', {

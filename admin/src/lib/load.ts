@@ -33,6 +33,7 @@ export async function guard<T>(url: URL, run: () => Promise<T>): Promise<T> {
         code: cause.code,
         request_id: cause.requestId,
         retry_after: cause.retryAfter,
+        errors: cause.fieldErrors,
       })
     }
     throw cause
