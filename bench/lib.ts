@@ -394,3 +394,51 @@ export async function withCleanup<T>(fn: (defer: (cleanup: () => Promise<unknown
     process.off('SIGTERM', onSignal)
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// What the database backends of one client are doing
+
+/**
+ * Samples pg_stat_activity every `everyMs` for the backends of `applicationName` in `database`:
+ * for the ones executing a statement, what they wait on (`Lock:transactionid` is a row lock held
+ * by another transaction, `IO:WALSync` a commit's flush, `CPU` no wait). `stop()` returns each
+ * wait's share of the active backend samples and the mean number of active backends.
+ */
+export function sampleWaits(sql: postgres.Sql, database: string, applicationName: string, everyMs = 100) {
+  const counts = new Map<string, number>()
+  let active = 0
+  let samples = 0
+  let running = true
+  const loop = (async () => {
+    while (running) {
+      const rows = await sql<{ wait: string }[]>`
+        select coalesce(wait_event_type || ':' || wait_event, 'CPU') as wait
+        from pg_stat_activity
+        where datname = ${database} and application_name = ${applicationName} and state = 'active'`.catch(
+        () => [] as { wait: string }[],
+      )
+      samples += 1
+      for (const { wait } of rows) {
+        active += 1
+        counts.set(wait, (counts.get(wait) ?? 0) + 1)
+      }
+      await Bun.sleep(everyMs)
+    }
+  })()
+  return {
+    async stop() {
+      running = false
+      await loop
+      const shares = [...counts.entries()]
+        .sort((a, b) => b[1] - a[1])
+        .map(([wait, n]) => ({ wait, share: n / Math.max(1, active) }))
+      return { meanActive: active / Math.max(1, samples), shares }
+    },
+  }
+}
+
+export const formatWaits = (waits: { meanActive: number; shares: { wait: string; share: number }[] }) =>
+  `${round(waits.meanActive, 1)} active: ${waits.shares
+    .slice(0, 4)
+    .map(({ wait, share }) => `${wait} ${round(share * 100)}%`)
+    .join(', ')}`

@@ -1,14 +1,17 @@
 import { writeFileSync } from 'node:fs'
 import {
   type ChildServer,
+  type BenchDatabase,
   cpuSeconds,
   createBenchDatabase,
+  formatWaits,
   login,
   machineLoad,
   requireWrk,
   round,
   runWrk,
   sampleRss,
+  sampleWaits,
   seedStandard,
   startApp,
   startBaseline,
@@ -48,6 +51,7 @@ const CONNECTIONS = 64
 requireWrk()
 
 interface Context {
+  database: BenchDatabase
   app: ChildServer
   baseline: ChildServer
   token: string
@@ -233,37 +237,46 @@ interface Measured {
   result: WrkResult
   cpuUsPerRequest: number
   rssMaxMiB: number | null
+  waits: string
 }
 
 async function measure(
+  ctx: Context,
   server: ChildServer,
   label: string,
   run: { url: string; script: string; env: (phase: string) => Record<string, string> },
   options: { sampleRss: boolean },
-): Promise<{ result: WrkResult; cpuUsPerRequest: number; rssMaxMiB: number | null }> {
+): Promise<{ result: WrkResult; cpuUsPerRequest: number; rssMaxMiB: number | null; waits: string }> {
   process.stdout.write(`  ${label.padEnd(12)} warm-up ${WARMUP_S} s ... `)
   await runWrk({ url: run.url, script: run.script, seconds: WARMUP_S, connections: CONNECTIONS, env: run.env('warm') })
   process.stdout.write(`run ${RUN_S} s ... `)
   const rss = options.sampleRss ? sampleRss(server.pid) : null
+  const waitSampler = sampleWaits(
+    ctx.database.sql,
+    ctx.database.name,
+    server === ctx.app ? 'neoforge' : 'neoforge-baseline',
+  )
   const cpuBefore = cpuSeconds(server.pid)
   const result = await runWrk({ url: run.url, script: run.script, seconds: RUN_S, connections: CONNECTIONS, env: run.env('run') })
   const cpuUsPerRequest = ((cpuSeconds(server.pid) - cpuBefore) * 1e6) / Math.max(1, result.requests)
   const rssMaxMiB = rss ? rss.stop() : null
+  const waits = formatWaits(await waitSampler.stop())
   const errors = Object.values(result.errors).reduce((a, b) => a + b, 0)
   console.log(
     `${round(result.rps)} req/s, p50 ${round(result.p50Ms, 2)} ms, p99 ${round(result.p99Ms, 2)} ms` +
       (errors ? `, ${errors} errors ${JSON.stringify(result.errors)}` : '') +
-      (rssMaxMiB !== null ? `, RSS max ${round(rssMaxMiB)} MiB` : ''),
+      (rssMaxMiB !== null ? `, RSS max ${round(rssMaxMiB)} MiB` : '') +
+      `; db backends ${waits}`,
   )
-  return { result, cpuUsPerRequest, rssMaxMiB }
+  return { result, cpuUsPerRequest, rssMaxMiB, waits }
 }
 
 const fmt = (value: number, digits = 0) => round(value, digits).toLocaleString('en-US')
 
 function table(rows: Measured[], byId: Map<string, Measured>): string {
   const lines = [
-    '| Workload | Request | req/s | p50 ms | p99 ms | errors | server CPU µs/req | app RSS max MiB | ratio | target |',
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    '| Workload | Request | req/s | p50 ms | p99 ms | errors | server CPU µs/req | app RSS max MiB | ratio | target | DB backends (mean active: waits) |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |',
   ]
   for (const row of rows) {
     const workload = workloads.find((w) => w.id === row.id)
@@ -279,7 +292,7 @@ function table(rows: Measured[], byId: Map<string, Measured>): string {
     }
     const errors = Object.values(row.result.errors).reduce((a, b) => a + b, 0)
     lines.push(
-      `| ${row.id} | ${row.title}${row.request ? ` (${row.request})` : ''} | ${fmt(row.result.rps)} | ${fmt(row.result.p50Ms, 2)} | ${fmt(row.result.p99Ms, 2)} | ${errors} | ${fmt(row.cpuUsPerRequest)} | ${row.rssMaxMiB === null ? '' : fmt(row.rssMaxMiB)} | ${ratio} | ${verdict} |`,
+      `| ${row.id} | ${row.title}${row.request ? ` (${row.request})` : ''} | ${fmt(row.result.rps)} | ${fmt(row.result.p50Ms, 2)} | ${fmt(row.result.p99Ms, 2)} | ${errors} | ${fmt(row.cpuUsPerRequest)} | ${row.rssMaxMiB === null ? '' : fmt(row.rssMaxMiB)} | ${ratio} | ${verdict} | ${row.waits} |`,
     )
   }
   return lines.join('\n')
@@ -301,7 +314,7 @@ await withCleanup(async (defer) => {
   defer(() => baseline.stop())
   console.log(`bench: app pid ${app.pid} at ${app.url}, baseline pid ${baseline.pid} at ${baseline.url}`)
 
-  const ctx: Context = { app, baseline, token: await login(app.url), projectId, runId: Date.now().toString(36) }
+  const ctx: Context = { database, app, baseline, token: await login(app.url), projectId, runId: Date.now().toString(36) }
   const selected = workloads.filter((w) => !only || only.includes(w.id))
   const rows: Measured[] = []
   const byId = new Map<string, Measured>()
@@ -315,6 +328,7 @@ await withCleanup(async (defer) => {
     console.log(`${workload.id} ${workload.title}`)
     await workload.probe?.(ctx)
     const measured = await measure(
+      ctx,
       app,
       workload.id,
       { url: workload.url(ctx), script: workload.script, env: (phase) => workload.env(ctx, phase) },
@@ -324,6 +338,7 @@ await withCleanup(async (defer) => {
     if (workload.baseline) {
       const base = workload.baseline
       const measuredBase = await measure(
+        ctx,
         baseline,
         base.id,
         { url: base.url(ctx), script: workload.script === 'fresh-key.lua' ? 'fixed.lua' : workload.script, env: () => base.env(ctx) },
@@ -341,6 +356,7 @@ await withCleanup(async (defer) => {
     ctx.token = await login(app.url)
     console.log('W1 again (sag check)')
     const again = await measure(
+      ctx,
       app,
       'W1 again',
       { url: w1.url(ctx), script: w1.script, env: (phase) => w1.env(ctx, phase) },
@@ -352,6 +368,7 @@ await withCleanup(async (defer) => {
     let baseAgain: Measured | undefined
     if (baseFirst && w1.baseline) {
       const measuredBase = await measure(
+        ctx,
         baseline,
         'base W1 again',
         { url: w1.baseline.url(ctx), script: 'fixed.lua', env: () => bearer(ctx) },

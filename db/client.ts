@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { PGlite } from '@electric-sql/pglite'
+import { PGlite, type Transaction as PgliteTransaction } from '@electric-sql/pglite'
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm'
 import { type ExtractTablesWithRelations, type SQL, sql } from 'drizzle-orm'
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core'
@@ -21,6 +21,12 @@ export type Executor = Database | Transaction
 
 export type DatabaseTarget = { url: string } | { dataDir: string | null; loadDataDir?: Blob | File }
 
+/**
+ * Sees each statement as it starts, with its parameterised SQL (never the values), for tracing.
+ * The function it returns, if any, is called once when the statement settles.
+ */
+export type QueryObserver = (sql: string) => ((error?: unknown) => void) | undefined
+
 export interface DatabaseHandle {
   db: Database
   driver: 'postgres' | 'pglite'
@@ -32,6 +38,8 @@ export interface DatabaseHandle {
    */
   withAdvisoryLock<T>(key: bigint, fn: () => Promise<T>, options?: { wait?: boolean }): Promise<T | undefined>
   ping(): Promise<boolean>
+  /** Reports every later statement to `observer` (tracing). Until called, the driver is untouched. */
+  observeQueries(observer: QueryObserver): void
   close(): Promise<void>
   /** PGlite only: a tarball of the data directory, used to clone migrated test databases. */
   dump?(): Promise<Blob>
@@ -57,6 +65,7 @@ function openPostgres(url: string, options: PostgresOptions): DatabaseHandle {
     connection: { application_name: 'neoforge' },
   })
   const db = drizzlePostgres(client, { schema }) as unknown as Database
+  let observer: QueryObserver | undefined
   return {
     db,
     driver: 'postgres',
@@ -83,11 +92,15 @@ function openPostgres(url: string, options: PostgresOptions): DatabaseHandle {
     },
     async ping() {
       try {
-        await client`select 1`
+        await client.unsafe('select 1')
         return true
       } catch {
         return false
       }
+    },
+    observeQueries(next) {
+      if (!observer) observePostgres(client, (text) => observer?.(text))
+      observer = next
     },
     async close() {
       await client.end({ timeout: 5 })
@@ -107,6 +120,7 @@ async function openPglite(target: {
   })
   await client.waitReady
   const db = drizzlePglite(client, { schema }) as unknown as Database
+  let observer: QueryObserver | undefined
   return {
     db,
     driver: 'pglite',
@@ -137,6 +151,10 @@ async function openPglite(target: {
         return false
       }
     },
+    observeQueries(next) {
+      if (!observer) observePglite(client, (text) => observer?.(text))
+      observer = next
+    },
     async close() {
       await client.close()
       releaseLock()
@@ -144,6 +162,68 @@ async function openPglite(target: {
     async dump() {
       return client.dumpDataDir('none')
     },
+  }
+}
+
+/**
+ * postgres-js: drizzle runs every statement through `unsafe` on the client, or on the scoped client
+ * that `begin` and `savepoint` hand to their callback. Its queries are lazy thenables that start when
+ * first awaited, so the query object is returned untouched and its settling is watched through
+ * `Promise.prototype.then`, which (unlike the query's own `then`) does not start it.
+ */
+function observePostgres(sql: postgres.Sql, observe: QueryObserver): void {
+  const unsafe = sql.unsafe
+  sql.unsafe = ((text: string, ...rest: unknown[]) => {
+    const query = (unsafe as (text: string, ...rest: unknown[]) => Promise<unknown>)(text, ...rest)
+    const done = observe(text)
+    if (done)
+      Promise.prototype.then.call(
+        query,
+        () => done(),
+        (error: unknown) => done(error),
+      )
+    return query
+  }) as typeof sql.unsafe
+  for (const scope of ['begin', 'savepoint'] as const) {
+    const open = (sql as unknown as Record<string, ((...args: unknown[]) => unknown) | undefined>)[scope]
+    if (!open) continue
+    ;(sql as unknown as Record<string, unknown>)[scope] = (...args: unknown[]) => {
+      const fn = args.at(-1)
+      if (typeof fn === 'function')
+        args[args.length - 1] = (scoped: postgres.Sql) => {
+          observePostgres(scoped, observe)
+          return fn(scoped)
+        }
+      return open(...args)
+    }
+  }
+}
+
+/** PGlite: `query` and `exec` on the client, and on the transaction object `transaction` hands out. */
+function observePglite(client: PGlite | PgliteTransaction, observe: QueryObserver): void {
+  const wrap =
+    <A extends unknown[], R>(run: (text: string, ...rest: A) => Promise<R>) =>
+    async (text: string, ...rest: A): Promise<R> => {
+      const done = observe(text)
+      if (!done) return run(text, ...rest)
+      try {
+        const result = await run(text, ...rest)
+        done()
+        return result
+      } catch (error) {
+        done(error)
+        throw error
+      }
+    }
+  client.query = wrap(client.query.bind(client)) as typeof client.query
+  client.exec = wrap(client.exec.bind(client)) as typeof client.exec
+  if (client instanceof PGlite) {
+    const transaction = client.transaction.bind(client)
+    client.transaction = ((fn: (tx: PgliteTransaction) => Promise<unknown>) =>
+      transaction((tx) => {
+        observePglite(tx, observe)
+        return fn(tx)
+      })) as typeof client.transaction
   }
 }
 

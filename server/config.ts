@@ -34,6 +34,8 @@ export interface Config {
   cronSchedules: Record<CleanupJobName, string>
   /** When set, `GET /metrics` needs `Authorization: Bearer <token>`. */
   metricsToken: string | null
+  /** OpenTelemetry: spans go over OTLP/HTTP to `endpoint` when set; nothing is loaded when null. */
+  otel: { endpoint: string | null; serviceName: string }
 }
 
 export const logLevels = ['debug', 'info', 'warn', 'error', 'silent'] as const
@@ -152,6 +154,11 @@ export function loadConfig(env: Env): Config {
   const metricsToken = env.METRICS_TOKEN?.trim() || null
   if (metricsToken && metricsToken.length < 16) problems.push('METRICS_TOKEN: must be at least 16 characters')
 
+  const otelEndpoint = env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim() || null
+  if (otelEndpoint && !isHttpUrl(otelEndpoint))
+    problems.push('OTEL_EXPORTER_OTLP_ENDPOINT: must be an http:// or https:// URL, e.g. http://collector:4318')
+  const otelServiceName = env.OTEL_SERVICE_NAME?.trim() || 'neoforge'
+
   const databaseUrl = env.DATABASE_URL?.trim()
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     problems.push('DATABASE_URL: must start with postgres:// or postgresql://')
@@ -190,6 +197,7 @@ export function loadConfig(env: Env): Config {
     cronEnabled,
     cronSchedules,
     metricsToken,
+    otel: { endpoint: otelEndpoint, serviceName: otelServiceName },
   }
 }
 
@@ -197,6 +205,15 @@ function isOrigin(value: string): boolean {
   try {
     const url = new URL(value)
     return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === value
+  } catch {
+    return false
+  }
+}
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value)
+    return url.protocol === 'http:' || url.protocol === 'https:'
   } catch {
     return false
   }
