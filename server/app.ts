@@ -11,6 +11,7 @@ import { CSP_REPORT_MAX_BYTES, CSP_REPORT_MEDIA_TYPES, securityRoutes } from './
 import { statusRoutes } from './features/status'
 import { supportRoutes } from './features/support'
 import { accessLog } from './http/access-log'
+import { adminConsole } from './http/admin-console'
 import { body } from './http/body'
 import { clientIp } from './http/client-ip'
 import { conditional } from './http/conditional'
@@ -20,9 +21,12 @@ import { createMetricsRegistry, metrics } from './http/metrics'
 import { openapi } from './http/openapi'
 import { postgresRateLimitStore, rateLimit, redisRateLimitStore } from './http/rate-limit'
 import { requestId } from './http/request-id'
+// Registers the strict `uuid` and `date-time` formats every schema of the app validates with.
+import './http/schema'
 import { routePlugins } from './http/route-plugins'
 import { CSP_REPORT_PATH, securityHeaders } from './http/security-headers'
 import { threatBlock } from './http/threat-block'
+import { createTracing } from './http/tracing'
 import { createCleanupJobs } from './jobs/cleanup'
 import type { Logger } from './log'
 
@@ -42,6 +46,9 @@ export interface AppDeps {
  */
 export function createApp({ database, config, logger }: AppDeps) {
   const registry = createMetricsRegistry()
+  // OpenTelemetry only when OTEL_EXPORTER_OTLP_ENDPOINT is set; otherwise null and nothing loaded.
+  const tracing = createTracing({ ...config.otel, serviceVersion: config.version }, logger)
+  if (tracing) database.observeQueries(tracing.onQuery)
   const authService = createAuthService(
     database.db,
     {
@@ -85,6 +92,7 @@ export function createApp({ database, config, logger }: AppDeps) {
 
   const app = new Elysia({ normalize: false })
     .use(requestId)
+    .use(tracing?.plugin ?? new Elysia({ name: 'tracing-off' }))
     .use(securityHeaders({ production: config.env === 'production', publicOrigin: config.publicOrigin }))
     .use(errors(logger))
     .use(metrics(registry, { token: config.metricsToken }))
@@ -112,10 +120,11 @@ export function createApp({ database, config, logger }: AppDeps) {
     .use(openapi({ version: config.version }))
     .use(healthRoutes({ version: config.version, ping: database.ping }))
     .use(api)
+    .use(adminConsole())
     .use(config.cronEnabled ? jobs.plugin() : new Elysia({ name: 'cleanup-jobs-off' }))
     .onStop(() => rateLimitStore.close())
 
-  return Object.assign(app, { services: { auth: authService }, jobs, metricsRegistry: registry })
+  return Object.assign(app, { services: { auth: authService }, jobs, metricsRegistry: registry, tracing })
 }
 
 export type App = ReturnType<typeof createApp>

@@ -156,7 +156,9 @@ export function loadConfig(env: Env): Config {
 
   const otelEndpoint = env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim() || null
   if (otelEndpoint && !isHttpUrl(otelEndpoint))
-    problems.push('OTEL_EXPORTER_OTLP_ENDPOINT: must be an http:// or https:// URL, e.g. http://collector:4318')
+    problems.push(
+      'OTEL_EXPORTER_OTLP_ENDPOINT: must be an http:// or https:// URL, e.g. http://collector:4318',
+    )
   const otelServiceName = env.OTEL_SERVICE_NAME?.trim() || 'neoforge'
 
   const databaseUrl = env.DATABASE_URL?.trim()

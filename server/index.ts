@@ -43,11 +43,10 @@ async function shutdown(signal: string) {
     app.server?.stop(true)
   }, SHUTDOWN_GRACE_MS)
   try {
-    for (const job of Object.values((app.store as { cron?: Record<string, { stop(): void }> }).cron ?? {}))
-      job.stop()
     // Stops accepting at once and resolves when in-flight requests have been answered.
     await app.server?.stop(false)
     clearTimeout(forced)
+    await app.tracing?.shutdown()
     await database.close()
     logger.info('stopped')
     process.exit(0)

@@ -1,3 +1,4 @@
+import { FormatRegistry } from '@sinclair/typebox'
 import { t } from 'elysia'
 
 /**
@@ -11,3 +12,15 @@ export function enumOf<const T extends readonly [string, ...string[]]>(
 ) {
   return t.UnionEnum(values as unknown as [T[number], ...T[number][]], { ...options, default: undefined })
 }
+
+/**
+ * Stricter formats than Elysia's defaults, for every schema in the app (the registry is global):
+ * - `uuid`: Elysia also accepts a `urn:uuid:` prefix, which PostgreSQL then rejects with a 500;
+ * - `date-time`: Elysia also accepts bare dates and `Date#toString()` output; RFC 3339 needs a
+ *   full date, time and offset.
+ */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+const RFC3339 =
+  /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$/i
+FormatRegistry.Set('uuid', (value) => UUID.test(value))
+FormatRegistry.Set('date-time', (value) => RFC3339.test(value) && !Number.isNaN(Date.parse(value)))

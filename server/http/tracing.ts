@@ -35,7 +35,17 @@ export interface Tracing {
 const SHUTDOWN_TIMEOUT_MS = 5_000
 /** Long statements are cut here rather than shipped whole in every span. */
 const MAX_ATTRIBUTE_LENGTH = 8_192
-const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'CONNECT', 'TRACE'])
+const KNOWN_METHODS = new Set([
+  'GET',
+  'HEAD',
+  'POST',
+  'PUT',
+  'PATCH',
+  'DELETE',
+  'OPTIONS',
+  'CONNECT',
+  'TRACE',
+])
 
 type Otel = {
   api: typeof import('@opentelemetry/api')
@@ -193,11 +203,11 @@ function queryObserver({ api }: Otel, tracer: Api.Tracer): QueryObserver {
       parent,
     )
     return (error) => {
+      // The SQLSTATE, never the message: PostgreSQL quotes input values in its messages.
       if (error !== undefined) {
-        const code = (error as { code?: unknown }).code
+        const code = (error as { code?: unknown } | null)?.code
         if (typeof code === 'string') span.setAttribute('db.response.status_code', code)
         span.setAttribute('error.type', typeof code === 'string' ? code : errorName(error))
-        if (error instanceof Error) span.recordException(error)
         span.setStatus({ code: api.SpanStatusCode.ERROR })
       }
       span.end()

@@ -112,7 +112,14 @@ export function createCleanupJobs(deps: CleanupDeps) {
         cron({ name: job, pattern: deps.schedules[job], protect: true, run: () => run(job) }),
       ) as never
     }
-    return app
+    // A stopped app must not fire jobs against a database that is about to close.
+    return app.onStop(() => {
+      for (const schedule of Object.values(
+        (app.store as { cron?: Record<string, { stop(): void }> }).cron ?? {},
+      )) {
+        schedule.stop()
+      }
+    })
   }
 
   return { run, plugin }

@@ -733,3 +733,30 @@ describeEachDatabase('admin', (h) => {
     })
   })
 })
+
+describeEachDatabase('admin sessions by email', (h) => {
+  let staff: TestUser
+  let user: TestUser
+  beforeAll(async () => {
+    staff = await createSignedInUser(h(), 'staff')
+    user = await createSignedInUser(h(), 'user')
+  }, 30_000)
+
+  test('staff find a user’s sessions by email, in any letter case', async () => {
+    const res = await h().call(
+      'GET',
+      `/api/v1/admin/sessions?email=${encodeURIComponent(user.email.toUpperCase())}`,
+      {
+        token: staff.token,
+      },
+    )
+    expect(res.status).toBe(200)
+    expect(res.body.total).toBe(1)
+    expect(res.body.items[0].user_email).toBe(user.email)
+    const none = await h().call('GET', '/api/v1/admin/sessions?email=nobody%40example.test', {
+      token: staff.token,
+    })
+    expect(none.body.total).toBe(0)
+    expect((await h().call('GET', '/api/v1/admin/sessions?email=', { token: staff.token })).status).toBe(422)
+  })
+})

@@ -83,7 +83,7 @@ export const adminRoutes = (deps: FeatureDeps) => {
           { request, set },
           await Admin.listSessions(
             db,
-            { userId: query.user_id, active: query.active },
+            { userId: query.user_id, email: query.email, active: query.active },
             principal.session.id,
             pageRequest(query),
           ),
@@ -92,15 +92,18 @@ export const adminRoutes = (deps: FeatureDeps) => {
         auth: 'staff',
         query: AdminModel.sessionsQuery,
         response: { 200: AdminModel.sessionsPage, ...problems(401, 403, 422) },
-        detail: { summary: 'Every user’s sessions, newest first (staff; filters user_id, active)' },
+        detail: { summary: 'Every user’s sessions, newest first (staff; filters user_id, email, active)' },
       },
     )
     .post(
       '/sessions/:id/revoke',
-      async ({ principal, client, params }) =>
-        Admin.revokeSession(db, authService, principal, params.id, client),
+      async ({ principal, client, params, idempotency }) =>
+        idempotency.run(async (tx) =>
+          reply.ok(await Admin.revokeSession(tx, authService, principal, params.id, client)),
+        ),
       {
         auth: 'staff',
+        idempotent: true,
         params: AdminModel.sessionParams,
         response: { 200: AdminModel.session, ...problems(400, 401, 403, 404, 409, 422) },
         detail: { summary: 'Revoke any user’s session (staff; idempotent)' },

@@ -44,6 +44,13 @@ export namespace AdminModel {
     {
       ...pageQuery,
       user_id: t.Optional(uuidString('Only this user’s sessions.')),
+      email: t.Optional(
+        t.String({
+          minLength: 1,
+          maxLength: 254,
+          description: 'Only sessions of the user with this email (any letter case).',
+        }),
+      ),
       active: t.Optional(
         t.Boolean({
           description: '`true`: not revoked and not expired; `false`: revoked or expired. Default: both.',

@@ -1,5 +1,5 @@
 import { and, asc, desc, eq, gt, inArray, isNotNull, isNull, lte, or, type SQL, sql } from 'drizzle-orm'
-import { countAll, type Database, type Executor } from '../../../db/client'
+import { countAll, type Executor } from '../../../db/client'
 import { bumpVersion, containsText } from '../../../db/query'
 import { type Role, userSessions, users } from '../../../db/schema'
 import type { Principal } from '../../http/auth'
@@ -10,6 +10,7 @@ import { recordAudit, target } from '../audit/service'
 import type { AuthService, ClientInfo } from '../auth/service'
 import { toSessionView } from '../auth/service'
 import { toUserView, type UserModel } from '../users/model'
+import { normalizeEmail } from '../users/service'
 import type { AdminModel } from './model'
 
 /**
@@ -133,6 +134,7 @@ export async function updateUser(
 
 export interface SessionFilters {
   userId?: string
+  email?: string
   active?: boolean
 }
 
@@ -159,6 +161,7 @@ export async function listSessions(
 ) {
   const where = and(
     filters.userId ? eq(userSessions.userId, filters.userId) : undefined,
+    filters.email ? eq(sql`lower(${users.email})`, normalizeEmail(filters.email)) : undefined,
     filters.active === undefined ? undefined : filters.active ? activeSession() : endedSession(),
   )
   const [rows, [counted]] = await Promise.all([
@@ -170,7 +173,11 @@ export async function listSessions(
       .orderBy(desc(userSessions.createdAt), desc(userSessions.id))
       .limit(request.pageSize)
       .offset(request.offset),
-    db.select({ total: countAll }).from(userSessions).where(where),
+    db
+      .select({ total: countAll })
+      .from(userSessions)
+      .innerJoin(users, eq(users.id, userSessions.userId))
+      .where(where),
   ])
   return page(
     rows.map((row) => toAdminSessionView(row, currentSessionId)),
@@ -191,13 +198,13 @@ async function findSession(db: Executor, sessionId: string) {
 
 /** Revokes any user's session (idempotent: an already revoked one is returned as it is). */
 export async function revokeSession(
-  db: Database,
+  db: Executor,
   authService: AuthService,
   actor: Principal,
   sessionId: string,
   client: ClientInfo,
 ): Promise<AdminModel.Session> {
-  const view = await authService.revokeSession(actor, sessionId, { ownerId: null }, client)
+  const view = await authService.revokeSession(actor, sessionId, { ownerId: null }, client, db)
   const row = await findSession(db, sessionId)
   if (!row) throw notFound('No such session.')
   return { ...view, user_id: row.session.userId, user_email: row.email }

@@ -298,15 +298,17 @@ export function createAuthService(db: Database, settings: AuthSettings, registry
 
   /**
    * Revokes one session of `ownerId` (the caller's own, or any user's for staff); a session of
-   * someone else is 404, so ids of other people's sessions cannot be probed. Idempotent.
+   * someone else is 404, so ids of other people's sessions cannot be probed. Idempotent. `via`
+   * is the caller's transaction when the revocation must commit with something else.
    */
   async function revokeSession(
     actor: Principal,
     sessionId: string,
     scope: { ownerId: string | null },
     client: ClientInfo,
+    via: Executor = db,
   ) {
-    return db.transaction(async (tx) => {
+    return via.transaction(async (tx) => {
       const [session] = await tx
         .select()
         .from(userSessions)
