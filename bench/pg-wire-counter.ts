@@ -63,7 +63,7 @@ export async function startWireCounter(upstream: { host: string; port: number })
     client.on('close', () => backend.destroy())
     backend.on('close', () => client.destroy())
 
-    let pending = Buffer.alloc(0)
+    let pending: Buffer = Buffer.alloc(0)
     let started = false
     let app = '(unknown)'
     const prepared = new Map<string, string>()

@@ -15,7 +15,7 @@ import {
 } from './lib'
 
 /**
- * `bun bench/profile.ts [W1|W2|W3|W6|W7] [--seconds=10]`: where the app's CPU goes under one
+ * `bun bench/profile.ts [W1|W2|W3|W6|W7] [--seconds=10] [--top=30] [--file=X.cpuprofile]`: where the app's CPU goes under one
  * workload. Starts the app with Bun's sampling profiler (`bun --cpu-prof`), drives the workload
  * with wrk (64 connections), stops the app with SIGTERM (the profile is written on exit), and
  * prints the self time by function and by source file / package, heaviest first. The raw
@@ -25,6 +25,8 @@ import {
 const args = process.argv.slice(2)
 const workload = (args.find((arg) => /^W\d$/i.test(arg)) ?? 'W1').toUpperCase()
 const seconds = Number(args.find((arg) => arg.startsWith('--seconds='))?.slice(10) ?? 10)
+/** Re-summarize an existing profile instead of running: `--file=bench/profiles/X.cpuprofile`. */
+const existing = args.find((arg) => arg.startsWith('--file='))?.slice(7)
 const top = Number(args.find((arg) => arg.startsWith('--top='))?.slice(6) ?? 30)
 
 requireWrk()
@@ -61,6 +63,7 @@ function summarize(profile: CpuProfile) {
   const selfByFunction = new Map<string, number>()
   const selfByOrigin = new Map<string, number>()
   const totalByOrigin = new Map<string, number>()
+  const totalByAppFunction = new Map<string, number>()
   let total = 0
   profile.samples.forEach((sample, i) => {
     const dt = profile.timeDeltas[i] ?? 0
@@ -75,15 +78,24 @@ function summarize(profile: CpuProfile) {
     // inclusive: every distinct origin on the stack
     const seen = new Set<string>()
     for (let id: number | undefined = sample; id !== undefined; id = parent.get(id)) {
-      const o = origin(byId.get(id)?.callFrame.url ?? '')
+      const f = byId.get(id)?.callFrame
+      const o = origin(f?.url ?? '')
       if (!seen.has(o)) {
         seen.add(o)
         totalByOrigin.set(o, (totalByOrigin.get(o) ?? 0) + dt)
       }
+      // the project's own functions (server/, db/), inclusive of everything they call
+      if (f && (o.startsWith('server/') || o.startsWith('db/'))) {
+        const key = `${f.functionName || '(anonymous)'}  ${o}:${f.lineNumber + 1}`
+        if (!seen.has(key)) {
+          seen.add(key)
+          totalByAppFunction.set(key, (totalByAppFunction.get(key) ?? 0) + dt)
+        }
+      }
     }
   })
   const ranked = (map: Map<string, number>) => [...map.entries()].sort((a, b) => b[1] - a[1])
-  return { total, selfByFunction: ranked(selfByFunction), selfByOrigin: ranked(selfByOrigin), totalByOrigin: ranked(totalByOrigin) }
+  return { total, selfByFunction: ranked(selfByFunction), selfByOrigin: ranked(selfByOrigin), totalByOrigin: ranked(totalByOrigin), totalByAppFunction: ranked(totalByAppFunction) }
 }
 
 const paths: Record<string, (projectId: string) => { path: string; auth: boolean; env?: Record<string, string> }> = {
@@ -92,6 +104,26 @@ const paths: Record<string, (projectId: string) => { path: string; auth: boolean
   W3: (id) => ({ path: `/api/v1/projects/${id}`, auth: true, env: { BENCH_IF_NONE_MATCH: '"v1"' } }),
   W6: () => ({ path: '/api/v1/status', auth: false }),
   W7: () => ({ path: '/api/v1/community/posts', auth: false }),
+}
+
+function report(path: string) {
+  const profile = JSON.parse(readFileSync(path, 'utf8')) as CpuProfile
+  const summary = summarize(profile)
+  const pct = (us: number) => `${round((us / summary.total) * 100, 1)}%`.padStart(6)
+  console.log(`\nprofile: ${relative(ROOT, path)}: ${round(summary.total / 1e6, 2)} s sampled, ${profile.samples.length} samples`)
+  console.log(`\nself time by source (file or package):`)
+  for (const [key, us] of summary.selfByOrigin.slice(0, top)) console.log(`  ${pct(us)}  ${key}`)
+  console.log(`\ninclusive time by source (on the stack anywhere):`)
+  for (const [key, us] of summary.totalByOrigin.slice(0, top)) console.log(`  ${pct(us)}  ${key}`)
+  console.log(`\ninclusive time by the project's own functions (server/, db/):`)
+  for (const [key, us] of summary.totalByAppFunction.slice(0, top)) console.log(`  ${pct(us)}  ${key}`)
+  console.log(`\nself time by function:`)
+  for (const [key, us] of summary.selfByFunction.slice(0, top)) console.log(`  ${pct(us)}  ${key}`)
+}
+
+if (existing) {
+  report(existing)
+  process.exit(0)
 }
 
 await withCleanup(async (defer) => {
@@ -118,14 +150,5 @@ await withCleanup(async (defer) => {
   await app.stop()
   const file = readdirSync(dir).find((f) => f === name)
   if (!file) throw new Error(`profile: no ${name} in ${dir}; app output:\n${app.output()}`)
-  const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile
-  const summary = summarize(profile)
-  const pct = (us: number) => `${round((us / summary.total) * 100, 1)}%`.padStart(6)
-  console.log(`\nprofile: ${join('bench/profiles', file)}: ${round(summary.total / 1e6, 2)} s sampled, ${profile.samples.length} samples`)
-  console.log(`\nself time by source (file or package):`)
-  for (const [key, us] of summary.selfByOrigin.slice(0, top)) console.log(`  ${pct(us)}  ${key}`)
-  console.log(`\ninclusive time by source (on the stack anywhere):`)
-  for (const [key, us] of summary.totalByOrigin.slice(0, top)) console.log(`  ${pct(us)}  ${key}`)
-  console.log(`\nself time by function:`)
-  for (const [key, us] of summary.selfByFunction.slice(0, top)) console.log(`  ${pct(us)}  ${key}`)
+  report(join(dir, file))
 })

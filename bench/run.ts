@@ -5,6 +5,7 @@ import {
   cpuSeconds,
   createBenchDatabase,
   formatWaits,
+  freePort,
   login,
   machineLoad,
   requireWrk,
@@ -44,6 +45,13 @@ const only = args
   .split(',')
   .map((id) => id.trim().toUpperCase())
 const outFile = args.find((arg) => arg.startsWith('--out='))?.slice('--out='.length)
+/**
+ * `--experiments`: after the workloads, W1 and W6 against app instances configured (not changed)
+ * to show what a fix of the rate-limit store would gain: X1 keeps rate-limit counters in Redis
+ * (REDIS_URL, a redis-server started for the run), X2 turns off the commit flush for the app's
+ * connections (synchronous_commit=off as a connection parameter).
+ */
+const experiments = args.includes('--experiments')
 const WARMUP_S = quick ? 3 : 5
 const RUN_S = quick ? 5 : 15
 const CONNECTIONS = 64
@@ -238,6 +246,8 @@ interface Measured {
   cpuUsPerRequest: number
   rssMaxMiB: number | null
   waits: string
+  /** For rows that are not workloads (experiments): the baseline row their ratio divides by. */
+  ratioOf?: string
 }
 
 async function measure(
@@ -254,7 +264,7 @@ async function measure(
   const waitSampler = sampleWaits(
     ctx.database.sql,
     ctx.database.name,
-    server === ctx.app ? 'neoforge' : 'neoforge-baseline',
+    server === ctx.baseline ? 'neoforge-baseline' : 'neoforge',
   )
   const cpuBefore = cpuSeconds(server.pid)
   const result = await runWrk({ url: run.url, script: run.script, seconds: RUN_S, connections: CONNECTIONS, env: run.env('run') })
@@ -283,7 +293,7 @@ function table(rows: Measured[], byId: Map<string, Measured>): string {
     const target = workload?.target
     let ratio = ''
     let verdict = ''
-    const denominatorId = target?.of ?? workload?.baseline?.id
+    const denominatorId = target?.of ?? workload?.baseline?.id ?? row.ratioOf
     const denominator = denominatorId ? byId.get(denominatorId) : undefined
     if (denominator) {
       const value = row.result.rps / denominator.result.rps
@@ -378,6 +388,64 @@ await withCleanup(async (defer) => {
       rows.push(baseAgain)
     }
     sag = { first, again: againRow, baseFirst, baseAgain }
+  }
+
+  if (experiments) {
+    const variants: { id: string; note: string; start: () => Promise<ChildServer> }[] = [
+      {
+        id: 'X1',
+        note: 'rate limits in Redis',
+        async start() {
+          const port = await freePort()
+          const redis = Bun.spawn(['redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+            stdout: 'ignore',
+            stderr: 'ignore',
+          })
+          defer(async () => {
+            redis.kill('SIGTERM')
+            await redis.exited
+          })
+          await Bun.sleep(300)
+          return startApp(database.url, { REDIS_URL: `redis://127.0.0.1:${port}` })
+        },
+      },
+      {
+        id: 'X2',
+        note: 'synchronous_commit=off',
+        start: () => {
+          const url = new URL(database.url)
+          url.searchParams.set('synchronous_commit', 'off')
+          return startApp(url.toString())
+        },
+      },
+    ]
+    if (!Bun.which('redis-server')) {
+      console.log('bench: no redis-server: skipping X1 (apt-get install -y redis-server)')
+      variants.shift()
+    }
+    for (const variant of variants) {
+      const variantApp = await variant.start()
+      const variantCtx: Context = { ...ctx, app: variantApp, token: await login(variantApp.url) }
+      for (const workload of workloads.filter((w) => w.id === 'W1' || w.id === 'W6')) {
+        console.log(`${variant.id} ${workload.id} ${workload.title}, ${variant.note}`)
+        await workload.probe?.(variantCtx)
+        const measured = await measure(
+          variantCtx,
+          variantApp,
+          `${variant.id} ${workload.id}`,
+          { url: workload.url(variantCtx), script: workload.script, env: (phase) => workload.env(variantCtx, phase) },
+          { sampleRss: true },
+        )
+        rows.push({
+          id: `${variant.id} ${workload.id}`,
+          title: workload.title,
+          request: `experiment: ${variant.note}`,
+          ...measured,
+          ratioOf: workload.target?.of,
+        })
+      }
+      await variantApp.stop()
+    }
   }
 
   const rssMax = Math.max(...rows.filter((r) => r.rssMaxMiB !== null).map((r) => r.rssMaxMiB as number))

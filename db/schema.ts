@@ -14,7 +14,13 @@ import {
   uuid,
 } from 'drizzle-orm/pg-core'
 
-/** The single source of truth for NeoForge's tables; drizzle-kit derives every migration from it. */
+/**
+ * The single source of truth for NeoForge's tables; drizzle-kit derives every migration from it.
+ *
+ * Descending index columns are declared `desc().nullsFirst()`: that is what a plain
+ * `ORDER BY x DESC` means in PostgreSQL, and drizzle's default (`DESC NULLS LAST`) would not match
+ * it, leaving the planner to sort the whole table instead of reading the index in order.
+ */
 
 export const roles = ['user', 'staff', 'admin'] as const
 export type Role = (typeof roles)[number]
@@ -40,7 +46,7 @@ export const users = pgTable(
   (table) => [
     uniqueIndex('users_email_key').on(sql`lower(${table.email})`),
     index('users_email_trgm_idx').using('gin', sql`lower(${table.email}) gin_trgm_ops`),
-    index('users_created_at_idx').on(table.createdAt.desc(), table.id.desc()),
+    index('users_created_at_idx').on(table.createdAt.desc().nullsFirst(), table.id.desc().nullsFirst()),
     check('users_role_check', sql`${table.role} in ('user', 'staff', 'admin')`),
   ],
 )
@@ -70,7 +76,7 @@ export const userSessions = pgTable(
   },
   (table) => [
     uniqueIndex('user_sessions_token_hash_key').on(table.tokenHash),
-    index('user_sessions_user_created_idx').on(table.userId, table.createdAt.desc(), table.id.desc()),
+    index('user_sessions_user_created_idx').on(table.userId, table.createdAt.desc().nullsFirst(), table.id.desc().nullsFirst()),
     index('user_sessions_expires_at_idx').on(table.expiresAt),
     check('user_sessions_kind_check', sql`${table.kind} in ('bearer', 'cookie')`),
   ],
@@ -105,10 +111,10 @@ export const auditLog = pgTable(
     details: jsonb('details').$type<Record<string, unknown>>().notNull().default({}),
   },
   (table) => [
-    index('audit_log_at_idx').on(table.at.desc(), table.id.desc()),
-    index('audit_log_actor_idx').on(table.actorId, table.at.desc()),
-    index('audit_log_action_idx').on(table.action, table.at.desc()),
-    index('audit_log_target_idx').on(table.target, table.at.desc()),
+    index('audit_log_at_idx').on(table.at.desc().nullsFirst(), table.id.desc().nullsFirst()),
+    index('audit_log_actor_idx').on(table.actorId, table.at.desc().nullsFirst()),
+    index('audit_log_action_idx').on(table.action, table.at.desc().nullsFirst()),
+    index('audit_log_target_idx').on(table.target, table.at.desc().nullsFirst()),
   ],
 )
 
@@ -131,9 +137,9 @@ export const projects = pgTable(
     ...mutableColumns(),
   },
   (table) => [
-    index('projects_created_idx').on(table.createdAt.desc(), table.id.desc()),
-    index('projects_owner_created_idx').on(table.ownerId, table.createdAt.desc(), table.id.desc()),
-    index('projects_owner_updated_idx').on(table.ownerId, table.updatedAt.desc(), table.id.desc()),
+    index('projects_created_idx').on(table.createdAt.desc().nullsFirst(), table.id.desc().nullsFirst()),
+    index('projects_owner_created_idx').on(table.ownerId, table.createdAt.desc().nullsFirst(), table.id.desc().nullsFirst()),
+    index('projects_owner_updated_idx').on(table.ownerId, table.updatedAt.desc().nullsFirst(), table.id.desc().nullsFirst()),
     index('projects_owner_name_idx').on(table.ownerId, table.name, table.id),
     index('projects_name_trgm_idx').using('gin', sql`lower(${table.name}) gin_trgm_ops`),
   ],
@@ -158,15 +164,15 @@ export const supportTickets = pgTable(
     ...mutableColumns(),
   },
   (table) => [
-    index('support_tickets_created_idx').on(table.createdAt.desc(), table.id.desc()),
-    index('support_tickets_status_created_idx').on(table.status, table.createdAt.desc(), table.id.desc()),
-    index('support_tickets_priority_created_idx').on(table.priority, table.createdAt.desc(), table.id.desc()),
+    index('support_tickets_created_idx').on(table.createdAt.desc().nullsFirst(), table.id.desc().nullsFirst()),
+    index('support_tickets_status_created_idx').on(table.status, table.createdAt.desc().nullsFirst(), table.id.desc().nullsFirst()),
+    index('support_tickets_priority_created_idx').on(table.priority, table.createdAt.desc().nullsFirst(), table.id.desc().nullsFirst()),
     index('support_tickets_assignee_created_idx').on(
       table.assigneeId,
-      table.createdAt.desc(),
-      table.id.desc(),
+      table.createdAt.desc().nullsFirst(),
+      table.id.desc().nullsFirst(),
     ),
-    index('support_tickets_user_created_idx').on(table.userId, table.createdAt.desc(), table.id.desc()),
+    index('support_tickets_user_created_idx').on(table.userId, table.createdAt.desc().nullsFirst(), table.id.desc().nullsFirst()),
     index('support_tickets_subject_trgm_idx').using('gin', sql`lower(${table.subject}) gin_trgm_ops`),
     check('support_tickets_status_check', sql`${table.status} in ('open', 'pending', 'resolved', 'closed')`),
     check('support_tickets_priority_check', sql`${table.priority} in ('low', 'normal', 'high', 'urgent')`),
@@ -193,11 +199,11 @@ export const communityPosts = pgTable(
     ...mutableColumns(),
   },
   (table) => [
-    index('community_posts_status_created_idx').on(table.status, table.createdAt.desc(), table.id.desc()),
-    index('community_posts_created_idx').on(table.createdAt.desc(), table.id.desc()),
-    index('community_posts_author_created_idx').on(table.authorId, table.createdAt.desc(), table.id.desc()),
+    index('community_posts_status_created_idx').on(table.status, table.createdAt.desc().nullsFirst(), table.id.desc().nullsFirst()),
+    index('community_posts_created_idx').on(table.createdAt.desc().nullsFirst(), table.id.desc().nullsFirst()),
+    index('community_posts_author_created_idx').on(table.authorId, table.createdAt.desc().nullsFirst(), table.id.desc().nullsFirst()),
     index('community_posts_reported_idx')
-      .on(table.createdAt.desc(), table.id.desc())
+      .on(table.createdAt.desc().nullsFirst(), table.id.desc().nullsFirst())
       .where(sql`${table.reportCount} > 0`),
     index('community_posts_title_trgm_idx').using('gin', sql`lower(${table.title}) gin_trgm_ops`),
     check(
@@ -244,8 +250,8 @@ export const statusEvents = pgTable(
     createdAt: timestamptz('created_at').notNull().defaultNow(),
   },
   (table) => [
-    index('status_events_service_created_idx').on(table.service, table.createdAt.desc(), table.id.desc()),
-    index('status_events_created_idx').on(table.createdAt.desc(), table.id.desc()),
+    index('status_events_service_created_idx').on(table.service, table.createdAt.desc().nullsFirst(), table.id.desc().nullsFirst()),
+    index('status_events_created_idx').on(table.createdAt.desc().nullsFirst(), table.id.desc().nullsFirst()),
     check(
       'status_events_status_check',
       sql`${table.status} in ('operational', 'maintenance', 'degraded', 'partial_outage', 'major_outage')`,
@@ -350,7 +356,7 @@ export const cspReports = pgTable(
     raw: jsonb('raw').$type<Record<string, unknown>>().notNull(),
   },
   (table) => [
-    index('csp_reports_received_idx').on(table.receivedAt.desc(), table.id.desc()),
-    index('csp_reports_directive_idx').on(table.directive, table.receivedAt.desc()),
+    index('csp_reports_received_idx').on(table.receivedAt.desc().nullsFirst(), table.id.desc().nullsFirst()),
+    index('csp_reports_directive_idx').on(table.directive, table.receivedAt.desc().nullsFirst()),
   ],
 )

@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Elysia } from 'elysia'
 import { errors } from '../../server/http/errors'
 import { requestId } from '../../server/http/request-id'
@@ -6,6 +9,7 @@ import { createTracing } from '../../server/http/tracing'
 import { createLogger } from '../../server/log'
 import { describeEachDatabase } from '../support/app'
 import { eventually } from '../support/eventually'
+import { startServer } from '../support/server-process'
 import { createSignedInUser, type TestUser } from '../support/users'
 
 /**
@@ -266,6 +270,28 @@ describe('Tracing: server errors (issue 5)', () => {
     })
     await tracing.shutdown()
   })
+})
+
+describe('Tracing in a server process (issue 5)', () => {
+  test('SIGTERM exports the spans still waiting for their batch before the process exits', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'neoforge-tracing-'))
+    try {
+      const server = await startServer(
+        { DATA_DIR: dataDir, OTEL_EXPORTER_OTLP_ENDPOINT: collector.url },
+        { readyTimeoutMs: 60_000 },
+      )
+      const rid = `trace-sigterm-${crypto.randomUUID()}`
+      const res = await fetch(`${server.url}/health`, { headers: { 'x-request-id': rid } })
+      expect(res.status).toBe(200)
+      // Well inside the 5 s batch delay: only the shutdown flush can have sent it.
+      expect(await server.stop('SIGTERM')).toBe(0)
+      const span = serverSpanOf(rid)
+      expect(span.name).toBe('GET /health')
+      expect(span.attributes['http.response.status_code']).toBe(200)
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true })
+    }
+  }, 90_000)
 })
 
 describeEachDatabase('Tracing without OTEL_EXPORTER_OTLP_ENDPOINT (issue 5)', (h) => {
