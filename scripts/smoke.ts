@@ -16,20 +16,9 @@
  *   SMOKE_TIMEOUT_MS             per-request timeout (default 10000)
  */
 
-const FAMILIES = [
-  'http_requests_total',
-  'http_request_duration_seconds',
-  'rate_limit_violations_total',
-  'security_threat_blocks_total',
-  'idempotency_replays_total',
-  'idempotency_conflicts_total',
-  'csp_reports_total',
-  'cron_job_runs_total',
-  'auth_logins_total',
-  'process_resident_memory_bytes',
-  'process_cpu_seconds_total',
-  'process_start_time_seconds',
-]
+import { metricFamilies } from '../server/http/metrics'
+
+const FAMILIES = Object.keys(metricFamilies)
 
 const RATE_LIMIT_HEADERS = [
   'X-RateLimit-Limit',
@@ -480,5 +469,3 @@ if (failed.length > 0) {
   process.exit(1)
 }
 console.log(`smoke: all ${passed} steps passed against ${origin} in ${total}`)
-
-export {}

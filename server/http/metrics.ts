@@ -98,6 +98,25 @@ export class Histogram<const L extends string = never> implements Family {
   }
 }
 
+/**
+ * Every family NeoForge exports (CONTRACT §9), with its type: the list the smoke check, the ops
+ * tests and the dashboard are held to. The plugins that own them register them at start.
+ */
+export const metricFamilies = {
+  http_requests_total: 'counter',
+  http_request_duration_seconds: 'histogram',
+  rate_limit_violations_total: 'counter',
+  security_threat_blocks_total: 'counter',
+  idempotency_replays_total: 'counter',
+  idempotency_conflicts_total: 'counter',
+  csp_reports_total: 'counter',
+  cron_job_runs_total: 'counter',
+  auth_logins_total: 'counter',
+  process_resident_memory_bytes: 'gauge',
+  process_cpu_seconds_total: 'counter',
+  process_start_time_seconds: 'gauge',
+} as const
+
 /** A value read at scrape time (memory, uptime), never stored. */
 export class Gauge implements Family {
   constructor(

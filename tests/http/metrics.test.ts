@@ -1,4 +1,5 @@
 import { expect, test } from 'bun:test'
+import { metricFamilies } from '../../server/http/metrics'
 import { describeEachDatabase } from '../support/app'
 import { eventually } from '../support/eventually'
 
@@ -31,18 +32,7 @@ describeEachDatabase('metrics', (h) => {
       expect(body).toContain('route="unmatched"')
       return body
     })
-    for (const family of [
-      'http_requests_total',
-      'http_request_duration_seconds',
-      'rate_limit_violations_total',
-      'security_threat_blocks_total',
-      'idempotency_replays_total',
-      'idempotency_conflicts_total',
-      'csp_reports_total',
-      'cron_job_runs_total',
-      'auth_logins_total',
-      'process_resident_memory_bytes',
-    ]) {
+    for (const family of Object.keys(metricFamilies)) {
       expect(text).toContain(`# TYPE ${family} `)
     }
     expect(text).toContain('route="/api/v1/projects/:id"')

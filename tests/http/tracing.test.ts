@@ -3,11 +3,13 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Elysia } from 'elysia'
+import { openDatabase } from '../../db/client'
 import { errors } from '../../server/http/errors'
 import { requestId } from '../../server/http/request-id'
 import { createTracing } from '../../server/http/tracing'
 import { createLogger } from '../../server/log'
 import { describeEachDatabase } from '../support/app'
+import { createTestDatabase } from '../support/databases'
 import { eventually } from '../support/eventually'
 import { startServer } from '../support/server-process'
 import { createSignedInUser, type TestUser } from '../support/users'
@@ -276,6 +278,13 @@ describe('Tracing in a server process (issue 5)', () => {
   test('SIGTERM exports the spans still waiting for their batch before the process exits', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'neoforge-tracing-'))
     try {
+      // A migrated copy of the test template, so that the server skips initdb and migrations.
+      const template = await createTestDatabase('pglite')
+      const dump = await template.handle.dump?.()
+      await template.drop()
+      const copy = await openDatabase({ dataDir: join(dataDir, 'pglite'), loadDataDir: dump })
+      await copy.close()
+
       const server = await startServer(
         { DATA_DIR: dataDir, OTEL_EXPORTER_OTLP_ENDPOINT: collector.url },
         { readyTimeoutMs: 60_000 },

@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, test } from 'bun:test'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { metricFamilies } from '../../server/http/metrics'
 import { describeEachDatabase } from '../support/app'
 
 /**
@@ -29,21 +30,8 @@ if (!promtool && !inCi) {
 /** Runs under CI always (and fails there without promtool); locally only when promtool exists. */
 const promtoolTest = promtool || inCi ? test : test.skip
 
-/** The metric families NeoForge exports (CONTRACT §9), plus `up`, which Prometheus adds. */
-const FAMILIES = {
-  http_requests_total: 'counter',
-  http_request_duration_seconds: 'histogram',
-  rate_limit_violations_total: 'counter',
-  security_threat_blocks_total: 'counter',
-  idempotency_replays_total: 'counter',
-  idempotency_conflicts_total: 'counter',
-  csp_reports_total: 'counter',
-  cron_job_runs_total: 'counter',
-  auth_logins_total: 'counter',
-  process_resident_memory_bytes: 'gauge',
-  process_cpu_seconds_total: 'counter',
-  process_start_time_seconds: 'gauge',
-} as const
+/** The metric families NeoForge exports (CONTRACT §9); `up` is added by Prometheus. */
+const FAMILIES = metricFamilies
 const SERIES_NAMES = new Set<string>(['up'])
 for (const [name, type] of Object.entries(FAMILIES)) {
   if (type === 'histogram')
