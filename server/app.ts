@@ -80,9 +80,9 @@ export function createApp({ database, config, logger }: AppDeps) {
     idempotencyClaimTimeoutSeconds: config.idempotencyClaimTimeoutSeconds,
   })
 
-  const features = { db: database.db, config, authPlugin: plugins, authService, logger, registry }
+  const features = { db: database.db, config, plugins, authService, logger, registry }
   const api = new Elysia({ prefix: '/api/v1' })
-    .use(authRoutes({ db: database.db, service: authService, authPlugin: plugins }))
+    .use(authRoutes({ db: database.db, service: authService, plugins }))
     .use(projectsRoutes(features))
     .use(supportRoutes(features))
     .use(communityRoutes(features))

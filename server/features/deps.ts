@@ -10,7 +10,7 @@ export interface FeatureDeps {
   db: Database
   config: Config
   /** The route macros: `auth`/`identify`, `idempotent`, `cache` (built in server/app.ts). */
-  authPlugin: RoutePlugins
+  plugins: RoutePlugins
   authService: AuthService
   logger: Logger
   registry: MetricsRegistry

@@ -9,7 +9,7 @@ import { requestId } from '../../server/http/request-id'
 import { createTracing } from '../../server/http/tracing'
 import { createLogger } from '../../server/log'
 import { describeEachDatabase } from '../support/app'
-import { createTestDatabase } from '../support/databases'
+import { createTestDatabase, type TestDatabase } from '../support/databases'
 import { eventually } from '../support/eventually'
 import { startServer } from '../support/server-process'
 import { createSignedInUser, type TestUser } from '../support/users'
@@ -277,30 +277,38 @@ describe('Tracing: server errors (issue 5)', () => {
 describe('Tracing in a server process (issue 5)', () => {
   test('SIGTERM exports the spans still waiting for their batch before the process exits', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'neoforge-tracing-'))
+    let database: TestDatabase | undefined
     try {
-      // A migrated copy of the test template, so that the server skips initdb and migrations.
-      const template = await createTestDatabase('pglite')
-      const dump = await template.handle.dump?.()
-      await template.drop()
-      const copy = await openDatabase({ dataDir: join(dataDir, 'pglite'), loadDataDir: dump })
-      await copy.close()
-
+      let env: Record<string, string>
+      if (process.env.TEST_DATABASE_URL) {
+        database = await createTestDatabase('postgres')
+        env = { DATABASE_URL: database.url as string }
+      } else {
+        // A migrated copy of the test template, so that the server skips initdb and migrations.
+        const template = await createTestDatabase('pglite')
+        const dump = await template.handle.dump?.()
+        await template.drop()
+        await (await openDatabase({ dataDir: join(dataDir, 'pglite'), loadDataDir: dump })).close()
+        env = { DATA_DIR: dataDir }
+      }
       const server = await startServer(
-        { DATA_DIR: dataDir, OTEL_EXPORTER_OTLP_ENDPOINT: collector.url },
+        { ...env, OTEL_EXPORTER_OTLP_ENDPOINT: collector.url },
         { readyTimeoutMs: 60_000 },
       )
       const rid = `trace-sigterm-${crypto.randomUUID()}`
-      const res = await fetch(`${server.url}/health`, { headers: { 'x-request-id': rid } })
+      const res = await fetch(`${server.url}/ready`, { headers: { 'x-request-id': rid } })
       expect(res.status).toBe(200)
-      // Well inside the 5 s batch delay: only the shutdown flush can have sent it.
+      // Well inside the 5 s batch delay: only the shutdown flush can have sent them.
       expect(await server.stop('SIGTERM')).toBe(0)
       const span = serverSpanOf(rid)
-      expect(span.name).toBe('GET /health')
+      expect(span.name).toBe('GET /ready')
       expect(span.attributes['http.response.status_code']).toBe(200)
+      expect(childrenOf(span).map((s) => s.attributes['db.query.text'])).toEqual(['select 1'])
     } finally {
+      await database?.drop()
       rmSync(dataDir, { recursive: true, force: true })
     }
-  }, 90_000)
+  }, 120_000)
 })
 
 describeEachDatabase('Tracing without OTEL_EXPORTER_OTLP_ENDPOINT (issue 5)', (h) => {

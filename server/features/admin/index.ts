@@ -25,7 +25,7 @@ function instant(value: string | undefined, name: string): Date | undefined {
 export const adminRoutes = (deps: FeatureDeps) => {
   const { db, authService } = deps
   return new Elysia({ name: 'admin-routes', prefix: '/admin', detail: { tags: ['admin'] } })
-    .use(deps.authPlugin)
+    .use(deps.plugins)
     .get(
       '/users',
       async ({ query, request, set }) =>

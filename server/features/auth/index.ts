@@ -10,7 +10,7 @@ import { AuthModel } from './model'
 import type { AuthService } from './service'
 
 /** CONTRACT §7: accounts, tokens, refresh rotation, sessions, and the console's cookie sign-in. */
-export const authRoutes = (deps: { db: Database; service: AuthService; authPlugin: RoutePlugins }) => {
+export const authRoutes = (deps: { db: Database; service: AuthService; plugins: RoutePlugins }) => {
   const { db, service } = deps
   const noStore = (set: { headers: Record<string, unknown> }) => {
     set.headers['cache-control'] = 'no-store'
@@ -18,7 +18,7 @@ export const authRoutes = (deps: { db: Database; service: AuthService; authPlugi
   }
 
   return new Elysia({ name: 'auth-routes', prefix: '/auth', detail: { tags: ['auth'] } })
-    .use(deps.authPlugin)
+    .use(deps.plugins)
     .post(
       '/register',
       async ({ body }) => {

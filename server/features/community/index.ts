@@ -19,7 +19,7 @@ function viewerOf(principal: Principal | null): Viewer | null {
 /** CONTRACT §8 community posts: publishing, reading, moderation and reports. */
 export const communityRoutes = (deps: FeatureDeps) =>
   new Elysia({ name: 'community-routes', prefix: '/community', detail: { tags: ['community'] } })
-    .use(deps.authPlugin)
+    .use(deps.plugins)
     .post(
       '/posts',
       async ({ principal, body, idempotency }) =>

@@ -14,7 +14,7 @@ const actorOf = (principal: { user: Actor }): Actor => ({ id: principal.user.id,
  */
 export const projectsRoutes = (deps: FeatureDeps) =>
   new Elysia({ name: 'projects-routes', prefix: '/projects', detail: { tags: ['projects'] } })
-    .use(deps.authPlugin)
+    .use(deps.plugins)
     .get(
       '',
       async ({ principal, query, request, set }) => {

@@ -18,7 +18,7 @@ export const securityRoutes = (deps: FeatureDeps) => {
     ['directive'],
   )
   return new Elysia({ name: 'security-routes', detail: { tags: ['security'] } })
-    .use(deps.authPlugin)
+    .use(deps.plugins)
     .post(
       '/security/csp-report',
       async ({ body, request, set }) => {

@@ -10,7 +10,7 @@ import { getEvent, getService, getSummary, listEvents, recordEvent } from './ser
 /** CONTRACT §8 status: staff record events; everyone reads the current status and its history. */
 export const statusRoutes = (deps: FeatureDeps) =>
   new Elysia({ name: 'status-routes', prefix: '/status', detail: { tags: ['status'] } })
-    .use(deps.authPlugin)
+    .use(deps.plugins)
     .get('', async () => getSummary(deps.db), {
       cache: 'public',
       response: { 200: StatusModel.summary },

@@ -15,7 +15,7 @@ const actorOf = (principal: { user: Actor }): Actor => ({ id: principal.user.id,
  */
 export const supportRoutes = (deps: FeatureDeps) =>
   new Elysia({ name: 'support-routes', prefix: '/support', detail: { tags: ['support'] } })
-    .use(deps.authPlugin)
+    .use(deps.plugins)
     .post(
       '/tickets',
       async ({ principal, body, idempotency }) =>
