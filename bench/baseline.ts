@@ -28,7 +28,11 @@ if (!url || !secret) {
   console.error('baseline: DATABASE_URL and APP_SECRET are required')
   process.exit(78)
 }
-const client = postgres(url, { max: 10, onnotice: () => {}, connection: { application_name: 'neoforge-baseline' } })
+const client = postgres(url, {
+  max: 10,
+  onnotice: () => {},
+  connection: { application_name: 'neoforge-baseline' },
+})
 const sealer = accessTokenSealer(secret)
 /** The owner of the bare inserts (the bench user). */
 const OWNER_ID = process.env.BENCH_OWNER_ID ?? '00000000-0000-4000-8000-00000000b0b0'
@@ -106,7 +110,13 @@ function routes(run: Run) {
         run(PROJECT_COUNT_SQL, [userId]),
       ])
       const total = Number(counted?.[0] ?? 0)
-      return json({ items: rows.map(projectView), total, page: 1, page_size: 20, pages: Math.ceil(total / 20) })
+      return json({
+        items: rows.map(projectView),
+        total,
+        page: 1,
+        page_size: 20,
+        pages: Math.ceil(total / 20),
+      })
     },
     async w6() {
       const rows = await run(SERVICES_SQL, [])

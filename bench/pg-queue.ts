@@ -2,7 +2,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type postgres from 'postgres'
-import { machineLoad, PG_SERVER_URL, round, ROOT } from './lib'
+import { machineLoad, PG_SERVER_URL, ROOT, round } from './lib'
 
 /**
  * `bun bench/pg-queue.ts [--seconds=20] [--concurrency=64]`: the postgres-js 3.4.9 queue problem
@@ -16,9 +16,10 @@ import { machineLoad, PG_SERVER_URL, round, ROOT } from './lib'
  * queries since the pool was last idle. Throughput falls the longer the saturation lasts.
  *
  * This runs a pure query loop (`select 1`, `concurrency` loops over a pool of 10) and prints the
- * queries per second of each second, first with the installed postgres-js, then with a copy of
- * it in a temporary folder whose queue.js compacts (searches from the live front, and drops the
- * holes once they are half the array). node_modules is never modified.
+ * queries per second of each second, and how many queue slots `remove()` scanned per query,
+ * first with a copy of the installed postgres-js (its queue.js only instrumented to count), then
+ * with a copy whose queue.js compacts (searches from the live front, and drops the holes once
+ * they are half the array). Both copies live in a temporary folder; node_modules is never modified.
  */
 
 const args = process.argv.slice(2)
@@ -26,6 +27,13 @@ const option = (name: string, fallback: number) =>
   Number(args.find((arg) => arg.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback)
 const SECONDS = option('seconds', 20)
 const CONCURRENCY = option('concurrency', 64)
+
+/** The installed queue.js, logic unchanged, counting the array slots each remove() scans. */
+const STOCK_QUEUE_COUNTED = (source: string) =>
+  source.replace(
+    'const index = xs.indexOf(x)',
+    'const index = xs.indexOf(x); globalThis.__pgQueueScanned = (globalThis.__pgQueueScanned || 0) + (index === -1 ? xs.length : index + 1)',
+  )
 
 const PATCHED_QUEUE = `export default Queue
 
@@ -40,6 +48,7 @@ function Queue(initial = []) {
     },
     remove: (x) => {
       const at = xs.indexOf(x, index)
+      globalThis.__pgQueueScanned = (globalThis.__pgQueueScanned || 0) + (at === -1 ? xs.length - index : at - index + 1)
       return at === -1
         ? null
         : (xs.splice(at, 1), x)
@@ -65,12 +74,15 @@ function Queue(initial = []) {
 }
 `
 
+const scanned = () => (globalThis as { __pgQueueScanned?: number }).__pgQueueScanned ?? 0
+
 async function loop(label: string, make: typeof postgres) {
   const sql = make(PG_SERVER_URL, { max: 10, onnotice: () => {} })
   await sql`select 1`
   let done = 0
   let running = true
   const perSecond: number[] = []
+  const scannedPerQuery: number[] = []
   const workers = Array.from({ length: CONCURRENCY }, async () => {
     while (running) {
       await sql`select 1`
@@ -78,10 +90,13 @@ async function loop(label: string, make: typeof postgres) {
     }
   })
   let last = 0
+  let lastScanned = scanned()
   for (let s = 0; s < SECONDS; s++) {
     await Bun.sleep(1000)
     perSecond.push(done - last)
+    scannedPerQuery.push((scanned() - lastScanned) / Math.max(1, done - last))
     last = done
+    lastScanned = scanned()
   }
   running = false
   await Promise.all(workers)
@@ -90,21 +105,28 @@ async function loop(label: string, make: typeof postgres) {
   const final = perSecond.slice(-3)
   const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length
   console.log(
-    `${label}: queries/s by second: ${perSecond.join(' ')}\n  first 3 s ${round(avg(first))}/s, last 3 s ${round(avg(final))}/s (${round((avg(final) / avg(first) - 1) * 100, 1)} %)`,
+    `${label}:\n  queries/s by second: ${perSecond.join(' ')}\n  queue slots scanned by remove() per query, by second: ${scannedPerQuery.map((n) => round(n)).join(' ')}\n  first 3 s ${round(avg(first))}/s, last 3 s ${round(avg(final))}/s (${round((avg(final) / avg(first) - 1) * 100, 1)} %)`,
   )
 }
 
 console.log(`pg-queue: ${CONCURRENCY} loops of \`select 1\`, pool of 10, ${SECONDS} s each; ${machineLoad()}`)
-const stock = (await import('postgres')).default
-await loop('postgres-js 3.4.9 as installed', stock)
-
-const dir = mkdtempSync(join(tmpdir(), 'postgres-patched-'))
-try {
+/** A copy of the installed postgres-js in a temporary folder, with `queue` as its src/queue.js. */
+async function copyWith(
+  queue: (installed: string) => string,
+): Promise<{ make: typeof postgres; dir: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'postgres-copy-'))
   cpSync(join(ROOT, 'node_modules/postgres/src'), join(dir, 'src'), { recursive: true })
   writeFileSync(join(dir, 'package.json'), readFileSync(join(ROOT, 'node_modules/postgres/package.json')))
-  writeFileSync(join(dir, 'src/queue.js'), PATCHED_QUEUE)
-  const patched = (await import(join(dir, 'src/index.js'))).default as typeof postgres
-  await loop('postgres-js 3.4.9 with a compacting queue.js', patched)
+  writeFileSync(join(dir, 'src/queue.js'), queue(readFileSync(join(dir, 'src/queue.js'), 'utf8')))
+  return { make: (await import(join(dir, 'src/index.js'))).default as typeof postgres, dir }
+}
+
+const stock = await copyWith(STOCK_QUEUE_COUNTED)
+const patched = await copyWith(() => PATCHED_QUEUE)
+try {
+  await loop('postgres-js 3.4.9 (installed queue.js, instrumented)', stock.make)
+  await loop('postgres-js 3.4.9 with a compacting queue.js', patched.make)
 } finally {
-  rmSync(dir, { recursive: true, force: true })
+  rmSync(stock.dir, { recursive: true, force: true })
+  rmSync(patched.dir, { recursive: true, force: true })
 }

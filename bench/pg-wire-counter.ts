@@ -88,7 +88,10 @@ export async function startWireCounter(upstream: { host: string; port: number })
           const code = pending.readInt32BE(4)
           if (code !== SSL_REQUEST && code !== CANCEL_REQUEST && code !== GSS_REQUEST) {
             // Startup: protocol version, then name\0value\0 pairs.
-            const fields = pending.subarray(8, length - 1).toString('utf8').split('\0')
+            const fields = pending
+              .subarray(8, length - 1)
+              .toString('utf8')
+              .split('\0')
             for (let i = 0; i + 1 < fields.length; i += 2) {
               if (fields[i] === 'application_name') app = fields[i + 1] as string
             }

@@ -95,10 +95,19 @@ function summarize(profile: CpuProfile) {
     }
   })
   const ranked = (map: Map<string, number>) => [...map.entries()].sort((a, b) => b[1] - a[1])
-  return { total, selfByFunction: ranked(selfByFunction), selfByOrigin: ranked(selfByOrigin), totalByOrigin: ranked(totalByOrigin), totalByAppFunction: ranked(totalByAppFunction) }
+  return {
+    total,
+    selfByFunction: ranked(selfByFunction),
+    selfByOrigin: ranked(selfByOrigin),
+    totalByOrigin: ranked(totalByOrigin),
+    totalByAppFunction: ranked(totalByAppFunction),
+  }
 }
 
-const paths: Record<string, (projectId: string) => { path: string; auth: boolean; env?: Record<string, string> }> = {
+const paths: Record<
+  string,
+  (projectId: string) => { path: string; auth: boolean; env?: Record<string, string> }
+> = {
   W1: (id) => ({ path: `/api/v1/projects/${id}`, auth: true }),
   W2: () => ({ path: '/api/v1/projects?page=1&page_size=20', auth: true }),
   W3: (id) => ({ path: `/api/v1/projects/${id}`, auth: true, env: { BENCH_IF_NONE_MATCH: '"v1"' } }),
@@ -110,7 +119,9 @@ function report(path: string) {
   const profile = JSON.parse(readFileSync(path, 'utf8')) as CpuProfile
   const summary = summarize(profile)
   const pct = (us: number) => `${round((us / summary.total) * 100, 1)}%`.padStart(6)
-  console.log(`\nprofile: ${relative(ROOT, path)}: ${round(summary.total / 1e6, 2)} s sampled, ${profile.samples.length} samples`)
+  console.log(
+    `\nprofile: ${relative(ROOT, path)}: ${round(summary.total / 1e6, 2)} s sampled, ${profile.samples.length} samples`,
+  )
   console.log(`\nself time by source (file or package):`)
   for (const [key, us] of summary.selfByOrigin.slice(0, top)) console.log(`  ${pct(us)}  ${key}`)
   console.log(`\ninclusive time by source (on the stack anywhere):`)
@@ -135,7 +146,11 @@ await withCleanup(async (defer) => {
   const database = await createBenchDatabase()
   defer(() => database.drop())
   const { projectId } = await seedStandard(database.sql)
-  const app = await startApp(database.url, {}, ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}`])
+  const app = await startApp(database.url, {}, [
+    '--cpu-prof',
+    `--cpu-prof-dir=${dir}`,
+    `--cpu-prof-name=${name}`,
+  ])
   defer(() => app.stop())
   const token = await login(app.url)
   const { path, auth, env } = shape(projectId)
@@ -146,7 +161,9 @@ await withCleanup(async (defer) => {
     seconds,
     env: { ...(auth ? { BENCH_TOKEN: token } : {}), ...(env ?? {}) },
   })
-  console.log(`profile: ${round(result.rps)} req/s, p50 ${round(result.p50Ms, 2)} ms, p99 ${round(result.p99Ms, 2)} ms`)
+  console.log(
+    `profile: ${round(result.rps)} req/s, p50 ${round(result.p50Ms, 2)} ms, p99 ${round(result.p99Ms, 2)} ms`,
+  )
   await app.stop()
   const file = readdirSync(dir).find((f) => f === name)
   if (!file) throw new Error(`profile: no ${name} in ${dir}; app output:\n${app.output()}`)

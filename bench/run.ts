@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs'
 import {
-  type ChildServer,
   type BenchDatabase,
+  type ChildServer,
   cpuSeconds,
   createBenchDatabase,
   formatWaits,
@@ -21,7 +21,7 @@ import {
 } from './lib'
 
 /**
- * `bun bench/run.ts [--quick] [--only=W1,W3] [--out=FILE]` (issue 7).
+ * `bun bench/run.ts [--quick] [--only=W1,W3] [--experiments] [--out=FILE]` (issue 7).
  *
  * A fresh PostgreSQL database (migrated, seeded with SQL, dropped at the end), the app started as
  * production starts it (`bun server/index.ts`, NODE_ENV=production, every plugin on, the api rate
@@ -49,7 +49,8 @@ const outFile = args.find((arg) => arg.startsWith('--out='))?.slice('--out='.len
  * `--experiments`: after the workloads, W1 and W6 against app instances configured (not changed)
  * to show what a fix of the rate-limit store would gain: X1 keeps rate-limit counters in Redis
  * (REDIS_URL, a redis-server started for the run), X2 turns off the commit flush for the app's
- * connections (synchronous_commit=off as a connection parameter).
+ * connections (synchronous_commit=off as a connection parameter); X3 is the baseline's W1 with its
+ * statements unprepared (a parse and two round trips each, as drizzle sends unnamed queries).
  */
 const experiments = args.includes('--experiments')
 const WARMUP_S = quick ? 3 : 5
@@ -98,7 +99,8 @@ async function expectStatus(
 ): Promise<void> {
   const res = await response
   const body = await res.text()
-  if (res.status !== status) throw new Error(`${label}: expected ${status}, got ${res.status}: ${body.slice(0, 300)}`)
+  if (res.status !== status)
+    throw new Error(`${label}: expected ${status}, got ${res.status}: ${body.slice(0, 300)}`)
   const problem = check?.(res)
   if (problem) throw new Error(`${label}: ${problem}`)
 }
@@ -114,7 +116,9 @@ const workloads: Workload[] = [
     probe: (ctx) =>
       expectStatus(
         'W1',
-        fetch(`${ctx.app.url}/api/v1/projects/${ctx.projectId}`, { headers: { authorization: `Bearer ${ctx.token}` } }),
+        fetch(`${ctx.app.url}/api/v1/projects/${ctx.projectId}`, {
+          headers: { authorization: `Bearer ${ctx.token}` },
+        }),
         200,
         (res) => (res.headers.get('etag') === '"v1"' ? null : `etag ${res.headers.get('etag')}`),
       ),
@@ -131,7 +135,9 @@ const workloads: Workload[] = [
     probe: (ctx) =>
       expectStatus(
         'W2',
-        fetch(`${ctx.app.url}/api/v1/projects?page=1&page_size=20`, { headers: { authorization: `Bearer ${ctx.token}` } }),
+        fetch(`${ctx.app.url}/api/v1/projects?page=1&page_size=20`, {
+          headers: { authorization: `Bearer ${ctx.token}` },
+        }),
         200,
       ),
     baseline: { id: 'base W2', url: (ctx) => `${ctx.baseline.url}/w2`, env: bearer },
@@ -258,7 +264,13 @@ async function measure(
   options: { sampleRss: boolean },
 ): Promise<{ result: WrkResult; cpuUsPerRequest: number; rssMaxMiB: number | null; waits: string }> {
   process.stdout.write(`  ${label.padEnd(12)} warm-up ${WARMUP_S} s ... `)
-  await runWrk({ url: run.url, script: run.script, seconds: WARMUP_S, connections: CONNECTIONS, env: run.env('warm') })
+  await runWrk({
+    url: run.url,
+    script: run.script,
+    seconds: WARMUP_S,
+    connections: CONNECTIONS,
+    env: run.env('warm'),
+  })
   process.stdout.write(`run ${RUN_S} s ... `)
   const rss = options.sampleRss ? sampleRss(server.pid) : null
   const waitSampler = sampleWaits(
@@ -267,7 +279,13 @@ async function measure(
     server === ctx.baseline ? 'neoforge-baseline' : 'neoforge',
   )
   const cpuBefore = cpuSeconds(server.pid)
-  const result = await runWrk({ url: run.url, script: run.script, seconds: RUN_S, connections: CONNECTIONS, env: run.env('run') })
+  const result = await runWrk({
+    url: run.url,
+    script: run.script,
+    seconds: RUN_S,
+    connections: CONNECTIONS,
+    env: run.env('run'),
+  })
   const cpuUsPerRequest = ((cpuSeconds(server.pid) - cpuBefore) * 1e6) / Math.max(1, result.requests)
   const rssMaxMiB = rss ? rss.stop() : null
   const waits = formatWaits(await waitSampler.stop())
@@ -310,7 +328,9 @@ function table(rows: Measured[], byId: Map<string, Measured>): string {
 
 await withCleanup(async (defer) => {
   const startedAt = new Date()
-  console.log(`bench: ${quick ? 'quick' : 'full'} run, warm-up ${WARMUP_S} s + ${RUN_S} s per workload, ${CONNECTIONS} connections, 1 wrk thread`)
+  console.log(
+    `bench: ${quick ? 'quick' : 'full'} run, warm-up ${WARMUP_S} s + ${RUN_S} s per workload, ${CONNECTIONS} connections, 1 wrk thread`,
+  )
   console.log(`bench: ${machineLoad()} (before)`)
 
   const database = await createBenchDatabase()
@@ -324,7 +344,14 @@ await withCleanup(async (defer) => {
   defer(() => baseline.stop())
   console.log(`bench: app pid ${app.pid} at ${app.url}, baseline pid ${baseline.pid} at ${baseline.url}`)
 
-  const ctx: Context = { database, app, baseline, token: await login(app.url), projectId, runId: Date.now().toString(36) }
+  const ctx: Context = {
+    database,
+    app,
+    baseline,
+    token: await login(app.url),
+    projectId,
+    runId: Date.now().toString(36),
+  }
   const selected = workloads.filter((w) => !only || only.includes(w.id))
   const rows: Measured[] = []
   const byId = new Map<string, Measured>()
@@ -351,7 +378,11 @@ await withCleanup(async (defer) => {
         ctx,
         baseline,
         base.id,
-        { url: base.url(ctx), script: workload.script === 'fresh-key.lua' ? 'fixed.lua' : workload.script, env: () => base.env(ctx) },
+        {
+          url: base.url(ctx),
+          script: workload.script === 'fresh-key.lua' ? 'fixed.lua' : workload.script,
+          env: () => base.env(ctx),
+        },
         { sampleRss: false },
       )
       record({ id: base.id, title: `baseline of ${workload.id}`, request: '', ...measuredBase })
@@ -372,7 +403,12 @@ await withCleanup(async (defer) => {
       { url: w1.url(ctx), script: w1.script, env: (phase) => w1.env(ctx, phase) },
       { sampleRss: true },
     )
-    const againRow: Measured = { id: 'W1 again', title: `${w1.title}, at the end`, request: 'sag check', ...again }
+    const againRow: Measured = {
+      id: 'W1 again',
+      title: `${w1.title}, at the end`,
+      request: 'sag check',
+      ...again,
+    }
     rows.push(againRow)
     const baseFirst = byId.get('base W1')
     let baseAgain: Measured | undefined
@@ -384,7 +420,12 @@ await withCleanup(async (defer) => {
         { url: w1.baseline.url(ctx), script: 'fixed.lua', env: () => bearer(ctx) },
         { sampleRss: false },
       )
-      baseAgain = { id: 'base W1 again', title: 'baseline of W1, at the end', request: 'control', ...measuredBase }
+      baseAgain = {
+        id: 'base W1 again',
+        title: 'baseline of W1, at the end',
+        request: 'control',
+        ...measuredBase,
+      }
       rows.push(baseAgain)
     }
     sag = { first, again: againRow, baseFirst, baseAgain }
@@ -397,10 +438,23 @@ await withCleanup(async (defer) => {
         note: 'rate limits in Redis',
         async start() {
           const port = await freePort()
-          const redis = Bun.spawn(['redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-            stdout: 'ignore',
-            stderr: 'ignore',
-          })
+          const redis = Bun.spawn(
+            [
+              'redis-server',
+              '--port',
+              String(port),
+              '--bind',
+              '127.0.0.1',
+              '--save',
+              '',
+              '--appendonly',
+              'no',
+            ],
+            {
+              stdout: 'ignore',
+              stderr: 'ignore',
+            },
+          )
           defer(async () => {
             redis.kill('SIGTERM')
             await redis.exited
@@ -423,6 +477,24 @@ await withCleanup(async (defer) => {
       console.log('bench: no redis-server: skipping X1 (apt-get install -y redis-server)')
       variants.shift()
     }
+    // X3: the baseline's W1 with every statement unprepared, as drizzle sends unnamed queries.
+    if (byId.get('base W1')) {
+      console.log('X3 baseline of W1, statements unprepared (drizzle-orm postgres-js default)')
+      const measuredBase = await measure(
+        ctx,
+        baseline,
+        'X3 base W1',
+        { url: `${baseline.url}/u/w1/${ctx.projectId}`, script: 'fixed.lua', env: () => bearer(ctx) },
+        { sampleRss: false },
+      )
+      rows.push({
+        id: 'X3 base W1',
+        title: 'baseline of W1, unprepared statements',
+        request: 'experiment: prepare: false, as drizzle runs unnamed queries',
+        ...measuredBase,
+        ratioOf: 'base W1',
+      })
+    }
     for (const variant of variants) {
       const variantApp = await variant.start()
       const variantCtx: Context = { ...ctx, app: variantApp, token: await login(variantApp.url) }
@@ -433,7 +505,11 @@ await withCleanup(async (defer) => {
           variantCtx,
           variantApp,
           `${variant.id} ${workload.id}`,
-          { url: workload.url(variantCtx), script: workload.script, env: (phase) => workload.env(variantCtx, phase) },
+          {
+            url: workload.url(variantCtx),
+            script: workload.script,
+            env: (phase) => workload.env(variantCtx, phase),
+          },
           { sampleRss: true },
         )
         rows.push({

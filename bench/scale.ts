@@ -1,4 +1,4 @@
-import { and, desc, eq, type SQL, sql } from 'drizzle-orm'
+import { and, desc, eq, sql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/postgres-js'
 import type postgres from 'postgres'
 import { countAll } from '../db/client'
@@ -73,13 +73,35 @@ async function measureLists(appUrl: string, token: string): Promise<Timing[]> {
   const timings: Timing[] = []
   for (const { list, path, headers } of lists) {
     const first = await timeRequest(`${appUrl}${path}?page=1&page_size=${PAGE_SIZE}`, headers)
-    timings.push({ list, page: 'page=1', ms: first.ms, total: first.body.total, items: first.body.items.length })
+    timings.push({
+      list,
+      page: 'page=1',
+      ms: first.ms,
+      total: first.body.total,
+      items: first.body.items.length,
+    })
     const deep = await timeRequest(`${appUrl}${path}?page=${DEEP_PAGE}&page_size=${PAGE_SIZE}`, headers)
-    timings.push({ list, page: `page=${DEEP_PAGE}`, ms: deep.ms, total: deep.body.total, items: deep.body.items.length })
-    const last = await timeRequest(`${appUrl}${path}?page=${first.body.pages}&page_size=${PAGE_SIZE}`, headers)
-    timings.push({ list, page: 'last page', ms: last.ms, total: last.body.total, items: last.body.items.length })
+    timings.push({
+      list,
+      page: `page=${DEEP_PAGE}`,
+      ms: deep.ms,
+      total: deep.body.total,
+      items: deep.body.items.length,
+    })
+    const last = await timeRequest(
+      `${appUrl}${path}?page=${first.body.pages}&page_size=${PAGE_SIZE}`,
+      headers,
+    )
+    timings.push({
+      list,
+      page: 'last page',
+      ms: last.ms,
+      total: last.body.total,
+      items: last.body.items.length,
+    })
   }
-  for (const t of timings) console.log(`  ${t.list} ${t.page}: ${round(t.ms, 1)} ms (total ${t.total}, ${t.items} items)`)
+  for (const t of timings)
+    console.log(`  ${t.list} ${t.page}: ${round(t.ms, 1)} ms (total ${t.total}, ${t.items} items)`)
   return timings
 }
 
@@ -127,7 +149,9 @@ await withCleanup(async (defer) => {
     process.stdout.write(`\rscale: seeded ${from + count - SMALL} of ${extra} more rows per table`)
   }
   await client`vacuum analyze`
-  console.log(`\nscale: seeding and VACUUM ANALYZE took ${round((performance.now() - seedStarted) / 1000, 1)} s`)
+  console.log(
+    `\nscale: seeding and VACUUM ANALYZE took ${round((performance.now() - seedStarted) / 1000, 1)} s`,
+  )
 
   token = await login(app.url)
   console.log(`scale: ${ROWS.toLocaleString('en-US')} rows`)
@@ -160,7 +184,10 @@ await withCleanup(async (defer) => {
   const postOrder = [desc(communityPosts.createdAt), desc(communityPosts.id)]
   const authorName = sql<string>`coalesce(nullif(btrim(${users.fullName}), ''), split_part(${users.email}, '@', 1))`
   const selectPosts = () =>
-    db.select({ post: communityPosts, authorName }).from(communityPosts).innerJoin(users, eq(users.id, communityPosts.authorId))
+    db
+      .select({ post: communityPosts, authorName })
+      .from(communityPosts)
+      .innerJoin(users, eq(users.id, communityPosts.authorId))
   const lastOffset = (Math.ceil(ROWS / PAGE_SIZE) - 1) * PAGE_SIZE
   // page 40000 exists from 800,000 rows on; below that the deepest page stands in for it
   const deepOffset = Math.min((DEEP_PAGE - 1) * PAGE_SIZE, lastOffset)
@@ -176,16 +203,53 @@ await withCleanup(async (defer) => {
 
   const raw = (text: string, params: unknown[] = []) => ({ sql: text, params })
   const cases: { label: string; query: { sql: string; params: unknown[] } }[] = [
-    { label: 'projects page=1 (app)', query: db.select().from(projects).where(and(ownProjects)).orderBy(...projectOrder).limit(PAGE_SIZE).toSQL() },
-    { label: 'projects count (app)', query: db.select({ total: countAll }).from(projects).where(and(ownProjects)).toSQL() },
-    { label: `projects page=${DEEP_PAGE} (app: OFFSET ${deepOffset})`, query: db.select().from(projects).where(and(ownProjects)).orderBy(...projectOrder).limit(PAGE_SIZE).offset(deepOffset).toSQL() },
-    { label: `projects last page (app: OFFSET ${lastOffset})`, query: db.select().from(projects).where(and(ownProjects)).orderBy(...projectOrder).limit(PAGE_SIZE).offset(lastOffset).toSQL() },
+    {
+      label: 'projects page=1 (app)',
+      query: db
+        .select()
+        .from(projects)
+        .where(and(ownProjects))
+        .orderBy(...projectOrder)
+        .limit(PAGE_SIZE)
+        .toSQL(),
+    },
+    {
+      label: 'projects count (app)',
+      query: db.select({ total: countAll }).from(projects).where(and(ownProjects)).toSQL(),
+    },
+    {
+      label: `projects page=${DEEP_PAGE} (app: OFFSET ${deepOffset})`,
+      query: db
+        .select()
+        .from(projects)
+        .where(and(ownProjects))
+        .orderBy(...projectOrder)
+        .limit(PAGE_SIZE)
+        .offset(deepOffset)
+        .toSQL(),
+    },
+    {
+      label: `projects last page (app: OFFSET ${lastOffset})`,
+      query: db
+        .select()
+        .from(projects)
+        .where(and(ownProjects))
+        .orderBy(...projectOrder)
+        .limit(PAGE_SIZE)
+        .offset(lastOffset)
+        .toSQL(),
+    },
     {
       label: `projects page=${DEEP_PAGE} by keyset seek (after the previous page's last row)`,
       query: db
         .select()
         .from(projects)
-        .where(and(ownProjects, sql`(${projects.createdAt}, ${projects.id}) < (${anchorProject.created_at}, ${anchorProject.id})`))
+        .where(
+          and(
+            ownProjects,
+            sql`(${projects.createdAt}, ${projects.id}) < (${anchorProject.created_at}, ${anchorProject.id})`,
+          ),
+        )
         .orderBy(...projectOrder)
         .limit(PAGE_SIZE)
         .toSQL(),
@@ -204,16 +268,55 @@ await withCleanup(async (defer) => {
         [BENCH_USER_ID],
       ),
     },
-    { label: 'projects count capped at 10,001', query: raw(`select count(*) from (select 1 from projects where owner_id = $1 limit 10001) t`, [BENCH_USER_ID]) },
-    { label: 'projects row estimate (pg_class.reltuples)', query: raw(`select reltuples::bigint from pg_class where oid = 'projects'::regclass`) },
-    { label: 'posts page=1 (app)', query: selectPosts().where(published).orderBy(...postOrder).limit(PAGE_SIZE).toSQL() },
-    { label: 'posts count (app)', query: db.select({ total: countAll }).from(communityPosts).where(published).toSQL() },
-    { label: `posts page=${DEEP_PAGE} (app: OFFSET ${deepOffset})`, query: selectPosts().where(published).orderBy(...postOrder).limit(PAGE_SIZE).offset(deepOffset).toSQL() },
-    { label: `posts last page (app: OFFSET ${lastOffset})`, query: selectPosts().where(published).orderBy(...postOrder).limit(PAGE_SIZE).offset(lastOffset).toSQL() },
+    {
+      label: 'projects count capped at 10,001',
+      query: raw(`select count(*) from (select 1 from projects where owner_id = $1 limit 10001) t`, [
+        BENCH_USER_ID,
+      ]),
+    },
+    {
+      label: 'projects row estimate (pg_class.reltuples)',
+      query: raw(`select reltuples::bigint from pg_class where oid = 'projects'::regclass`),
+    },
+    {
+      label: 'posts page=1 (app)',
+      query: selectPosts()
+        .where(published)
+        .orderBy(...postOrder)
+        .limit(PAGE_SIZE)
+        .toSQL(),
+    },
+    {
+      label: 'posts count (app)',
+      query: db.select({ total: countAll }).from(communityPosts).where(published).toSQL(),
+    },
+    {
+      label: `posts page=${DEEP_PAGE} (app: OFFSET ${deepOffset})`,
+      query: selectPosts()
+        .where(published)
+        .orderBy(...postOrder)
+        .limit(PAGE_SIZE)
+        .offset(deepOffset)
+        .toSQL(),
+    },
+    {
+      label: `posts last page (app: OFFSET ${lastOffset})`,
+      query: selectPosts()
+        .where(published)
+        .orderBy(...postOrder)
+        .limit(PAGE_SIZE)
+        .offset(lastOffset)
+        .toSQL(),
+    },
     {
       label: `posts page=${DEEP_PAGE} by keyset seek`,
       query: selectPosts()
-        .where(and(published, sql`(${communityPosts.createdAt}, ${communityPosts.id}) < (${anchorPost.created_at}, ${anchorPost.id})`))
+        .where(
+          and(
+            published,
+            sql`(${communityPosts.createdAt}, ${communityPosts.id}) < (${anchorPost.created_at}, ${anchorPost.id})`,
+          ),
+        )
         .orderBy(...postOrder)
         .limit(PAGE_SIZE)
         .toSQL(),
@@ -224,7 +327,12 @@ await withCleanup(async (defer) => {
         `select p.*, coalesce(nullif(btrim(u.full_name), ''), split_part(u.email, '@', 1)) from (select id from community_posts where status = 'published' order by created_at desc, id desc limit ${PAGE_SIZE} offset ${deepOffset}) k join community_posts p using (id) join users u on u.id = p.author_id order by p.created_at desc, p.id desc`,
       ),
     },
-    { label: 'posts count capped at 10,001', query: raw(`select count(*) from (select 1 from community_posts where status = 'published' limit 10001) t`) },
+    {
+      label: 'posts count capped at 10,001',
+      query: raw(
+        `select count(*) from (select 1 from community_posts where status = 'published' limit 10001) t`,
+      ),
+    },
   ]
 
   const summary = [

@@ -53,13 +53,24 @@ await withCleanup(async (defer) => {
   let key = 0
 
   const workloads: { id: string; app: string; request: () => Promise<Response>; expect: number }[] = [
-    { id: 'W1', app: 'neoforge', expect: 200, request: () => fetch(`${app.url}/api/v1/projects/${projectId}`, { headers: auth }) },
-    { id: 'W2', app: 'neoforge', expect: 200, request: () => fetch(`${app.url}/api/v1/projects?page=1&page_size=20`, { headers: auth }) },
+    {
+      id: 'W1',
+      app: 'neoforge',
+      expect: 200,
+      request: () => fetch(`${app.url}/api/v1/projects/${projectId}`, { headers: auth }),
+    },
+    {
+      id: 'W2',
+      app: 'neoforge',
+      expect: 200,
+      request: () => fetch(`${app.url}/api/v1/projects?page=1&page_size=20`, { headers: auth }),
+    },
     {
       id: 'W3',
       app: 'neoforge',
       expect: 304,
-      request: () => fetch(`${app.url}/api/v1/projects/${projectId}`, { headers: { ...auth, 'if-none-match': '"v1"' } }),
+      request: () =>
+        fetch(`${app.url}/api/v1/projects/${projectId}`, { headers: { ...auth, 'if-none-match': '"v1"' } }),
     },
     {
       id: 'W4',
@@ -85,8 +96,18 @@ await withCleanup(async (defer) => {
     },
     { id: 'W6', app: 'neoforge', expect: 200, request: () => fetch(`${app.url}/api/v1/status`) },
     { id: 'W7', app: 'neoforge', expect: 200, request: () => fetch(`${app.url}/api/v1/community/posts`) },
-    { id: 'base W1', app: 'neoforge-baseline', expect: 200, request: () => fetch(`${baseline.url}/w1/${projectId}`, { headers: auth }) },
-    { id: 'base W2', app: 'neoforge-baseline', expect: 200, request: () => fetch(`${baseline.url}/w2`, { headers: auth }) },
+    {
+      id: 'base W1',
+      app: 'neoforge-baseline',
+      expect: 200,
+      request: () => fetch(`${baseline.url}/w1/${projectId}`, { headers: auth }),
+    },
+    {
+      id: 'base W2',
+      app: 'neoforge-baseline',
+      expect: 200,
+      request: () => fetch(`${baseline.url}/w2`, { headers: auth }),
+    },
     { id: 'base W6', app: 'neoforge-baseline', expect: 200, request: () => fetch(`${baseline.url}/w6`) },
     { id: 'base W7', app: 'neoforge-baseline', expect: 200, request: () => fetch(`${baseline.url}/w7`) },
     {
@@ -110,7 +131,8 @@ await withCleanup(async (defer) => {
     for (let i = 0; i < N; i++) {
       const res = await workload.request()
       await res.arrayBuffer()
-      if (res.status !== workload.expect) throw new Error(`${workload.id}: ${res.status}, expected ${workload.expect}`)
+      if (res.status !== workload.expect)
+        throw new Error(`${workload.id}: ${res.status}, expected ${workload.expect}`)
     }
     const counts = counter.take(workload.app)
     rows.push({
@@ -139,7 +161,9 @@ await withCleanup(async (defer) => {
     for (const r of rows) {
       lines.push('', `${r.id}, statements per request:`)
       for (const [text, n] of r.texts)
-        lines.push(`  ${round(n / N, 2)} x ${text.replaceAll(BENCH_USER_ID, '<user>').replace(/\s+/g, ' ').slice(0, 160)}`)
+        lines.push(
+          `  ${round(n / N, 2)} x ${text.replaceAll(BENCH_USER_ID, '<user>').replace(/\s+/g, ' ').slice(0, 160)}`,
+        )
     }
   }
   console.log(`\n${lines.join('\n')}\n`)

@@ -64,6 +64,7 @@ function openPostgres(url: string, options: PostgresOptions): DatabaseHandle {
     // Timestamps arrive as Date through drizzle's own mapping; keep the driver's defaults otherwise.
     connection: { application_name: 'neoforge' },
   })
+  prepareStatements(client)
   const db = drizzlePostgres(client, { schema }) as unknown as Database
   let observer: QueryObserver | undefined
   return {
@@ -172,18 +173,45 @@ async function openPglite(target: {
  * `Promise.prototype.then`, which (unlike the query's own `then`) does not start it.
  */
 function observePostgres(sql: postgres.Sql, observe: QueryObserver): void {
-  const unsafe = sql.unsafe
-  sql.unsafe = ((text: string, ...rest: unknown[]) => {
-    const query = (unsafe as (text: string, ...rest: unknown[]) => Promise<unknown>)(text, ...rest)
-    const done = observe(text)
-    if (done)
-      Promise.prototype.then.call(
-        query,
-        () => done(),
-        (error: unknown) => done(error),
-      )
-    return query
-  }) as typeof sql.unsafe
+  patchEveryScope(sql, (scope) => {
+    const unsafe = scope.unsafe
+    scope.unsafe = ((text: string, ...rest: unknown[]) => {
+      const query = (unsafe as (text: string, ...rest: unknown[]) => Promise<unknown>)(text, ...rest)
+      const done = observe(text)
+      if (done)
+        Promise.prototype.then.call(
+          query,
+          () => done(),
+          (error: unknown) => done(error),
+        )
+      return query
+    }) as typeof scope.unsafe
+  })
+}
+
+/**
+ * drizzle sends every query through `unsafe()` with `prepare: false` (unless built with
+ * `.prepare(name)`), so PostgreSQL parses and plans each one anew and each costs two round trips.
+ * Our queries are a fixed set of shapes with bound parameters: letting postgres-js name and cache
+ * them per connection (its default for tagged templates) removes both costs.
+ */
+function prepareStatements(sql: postgres.Sql): void {
+  patchEveryScope(sql, (scope) => {
+    const unsafe = scope.unsafe as (
+      text: string,
+      args?: unknown,
+      options?: Record<string, unknown>,
+    ) => unknown
+    scope.unsafe = ((text: string, args?: unknown, options?: Record<string, unknown>) =>
+      Array.isArray(args) && args.length > 0
+        ? unsafe(text, args, { ...options, prepare: true })
+        : unsafe(text, args, options)) as typeof scope.unsafe
+  })
+}
+
+/** Applies `patch` to `sql` and to every transaction-scoped `sql` that `begin`/`savepoint` hand out. */
+function patchEveryScope(sql: postgres.Sql, patch: (scope: postgres.Sql) => void): void {
+  patch(sql)
   for (const scope of ['begin', 'savepoint'] as const) {
     const open = (sql as unknown as Record<string, ((...args: unknown[]) => unknown) | undefined>)[scope]
     if (!open) continue
@@ -191,7 +219,7 @@ function observePostgres(sql: postgres.Sql, observe: QueryObserver): void {
       const fn = args.at(-1)
       if (typeof fn === 'function')
         args[args.length - 1] = (scoped: postgres.Sql) => {
-          observePostgres(scoped, observe)
+          patchEveryScope(scoped, patch)
           return fn(scoped)
         }
       return open(...args)

@@ -76,7 +76,11 @@ export const userSessions = pgTable(
   },
   (table) => [
     uniqueIndex('user_sessions_token_hash_key').on(table.tokenHash),
-    index('user_sessions_user_created_idx').on(table.userId, table.createdAt.desc().nullsFirst(), table.id.desc().nullsFirst()),
+    index('user_sessions_user_created_idx').on(
+      table.userId,
+      table.createdAt.desc().nullsFirst(),
+      table.id.desc().nullsFirst(),
+    ),
     index('user_sessions_expires_at_idx').on(table.expiresAt),
     check('user_sessions_kind_check', sql`${table.kind} in ('bearer', 'cookie')`),
   ],
@@ -138,8 +142,16 @@ export const projects = pgTable(
   },
   (table) => [
     index('projects_created_idx').on(table.createdAt.desc().nullsFirst(), table.id.desc().nullsFirst()),
-    index('projects_owner_created_idx').on(table.ownerId, table.createdAt.desc().nullsFirst(), table.id.desc().nullsFirst()),
-    index('projects_owner_updated_idx').on(table.ownerId, table.updatedAt.desc().nullsFirst(), table.id.desc().nullsFirst()),
+    index('projects_owner_created_idx').on(
+      table.ownerId,
+      table.createdAt.desc().nullsFirst(),
+      table.id.desc().nullsFirst(),
+    ),
+    index('projects_owner_updated_idx').on(
+      table.ownerId,
+      table.updatedAt.desc().nullsFirst(),
+      table.id.desc().nullsFirst(),
+    ),
     index('projects_owner_name_idx').on(table.ownerId, table.name, table.id),
     index('projects_name_trgm_idx').using('gin', sql`lower(${table.name}) gin_trgm_ops`),
   ],
@@ -164,15 +176,30 @@ export const supportTickets = pgTable(
     ...mutableColumns(),
   },
   (table) => [
-    index('support_tickets_created_idx').on(table.createdAt.desc().nullsFirst(), table.id.desc().nullsFirst()),
-    index('support_tickets_status_created_idx').on(table.status, table.createdAt.desc().nullsFirst(), table.id.desc().nullsFirst()),
-    index('support_tickets_priority_created_idx').on(table.priority, table.createdAt.desc().nullsFirst(), table.id.desc().nullsFirst()),
+    index('support_tickets_created_idx').on(
+      table.createdAt.desc().nullsFirst(),
+      table.id.desc().nullsFirst(),
+    ),
+    index('support_tickets_status_created_idx').on(
+      table.status,
+      table.createdAt.desc().nullsFirst(),
+      table.id.desc().nullsFirst(),
+    ),
+    index('support_tickets_priority_created_idx').on(
+      table.priority,
+      table.createdAt.desc().nullsFirst(),
+      table.id.desc().nullsFirst(),
+    ),
     index('support_tickets_assignee_created_idx').on(
       table.assigneeId,
       table.createdAt.desc().nullsFirst(),
       table.id.desc().nullsFirst(),
     ),
-    index('support_tickets_user_created_idx').on(table.userId, table.createdAt.desc().nullsFirst(), table.id.desc().nullsFirst()),
+    index('support_tickets_user_created_idx').on(
+      table.userId,
+      table.createdAt.desc().nullsFirst(),
+      table.id.desc().nullsFirst(),
+    ),
     index('support_tickets_subject_trgm_idx').using('gin', sql`lower(${table.subject}) gin_trgm_ops`),
     check('support_tickets_status_check', sql`${table.status} in ('open', 'pending', 'resolved', 'closed')`),
     check('support_tickets_priority_check', sql`${table.priority} in ('low', 'normal', 'high', 'urgent')`),
@@ -199,9 +226,20 @@ export const communityPosts = pgTable(
     ...mutableColumns(),
   },
   (table) => [
-    index('community_posts_status_created_idx').on(table.status, table.createdAt.desc().nullsFirst(), table.id.desc().nullsFirst()),
-    index('community_posts_created_idx').on(table.createdAt.desc().nullsFirst(), table.id.desc().nullsFirst()),
-    index('community_posts_author_created_idx').on(table.authorId, table.createdAt.desc().nullsFirst(), table.id.desc().nullsFirst()),
+    index('community_posts_status_created_idx').on(
+      table.status,
+      table.createdAt.desc().nullsFirst(),
+      table.id.desc().nullsFirst(),
+    ),
+    index('community_posts_created_idx').on(
+      table.createdAt.desc().nullsFirst(),
+      table.id.desc().nullsFirst(),
+    ),
+    index('community_posts_author_created_idx').on(
+      table.authorId,
+      table.createdAt.desc().nullsFirst(),
+      table.id.desc().nullsFirst(),
+    ),
     index('community_posts_reported_idx')
       .on(table.createdAt.desc().nullsFirst(), table.id.desc().nullsFirst())
       .where(sql`${table.reportCount} > 0`),
@@ -250,7 +288,11 @@ export const statusEvents = pgTable(
     createdAt: timestamptz('created_at').notNull().defaultNow(),
   },
   (table) => [
-    index('status_events_service_created_idx').on(table.service, table.createdAt.desc().nullsFirst(), table.id.desc().nullsFirst()),
+    index('status_events_service_created_idx').on(
+      table.service,
+      table.createdAt.desc().nullsFirst(),
+      table.id.desc().nullsFirst(),
+    ),
     index('status_events_created_idx').on(table.createdAt.desc().nullsFirst(), table.id.desc().nullsFirst()),
     check(
       'status_events_status_check',

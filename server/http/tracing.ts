@@ -115,6 +115,9 @@ export function createTracing(config: TracingConfig, logger?: Logger): Tracing |
     onQuery: queryObserver(otel, tracer),
     forceFlush: () => provider.forceFlush(),
     shutdown: async () => {
+      // Elysia runs after-response hooks, which end request spans, in a setImmediate: let those
+      // of the requests answered just before the signal run first, or their spans would be lost.
+      await new Promise((resolve) => setImmediate(resolve))
       let timer: ReturnType<typeof setTimeout> | undefined
       const timeout = new Promise<void>((resolve) => {
         timer = setTimeout(resolve, SHUTDOWN_TIMEOUT_MS)

@@ -1,9 +1,16 @@
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test'
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { AxeBuilder } from '@axe-core/playwright'
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test'
-import { type Browser, type BrowserContext, chromium, type Page, type Request, type Response } from 'playwright-core'
+import {
+  type Browser,
+  type BrowserContext,
+  chromium,
+  type Page,
+  type Request,
+  type Response,
+} from 'playwright-core'
 import { createTestDatabase, type TestDatabase } from '../support/databases'
 import { type ServerProcess, startServer } from '../support/server-process'
 
@@ -45,6 +52,7 @@ let server: ServerProcess
 let database: TestDatabase | null = null
 let dataDir: string
 let browser: Browser
+let stopping = false
 /** Bearer tokens of the seeded accounts, for seeding and for checking the API after each flow. */
 const tokens: Partial<Record<keyof typeof accounts, string>> = {}
 const ids: Partial<Record<keyof typeof accounts, string>> = {}
@@ -89,12 +97,16 @@ async function apiExpect<T = any>(
 ): Promise<T> {
   const result = await api<T>(method, path, options)
   if (result.status !== status) {
-    throw new Error(`${method} ${path}: expected ${status}, got ${result.status} ${JSON.stringify(result.body)}`)
+    throw new Error(
+      `${method} ${path}: expected ${status}, got ${result.status} ${JSON.stringify(result.body)}`,
+    )
   }
   return result.body
 }
 
-async function tokenFor(email: string): Promise<{ access_token: string; refresh_token: string; session_id: string }> {
+async function tokenFor(
+  email: string,
+): Promise<{ access_token: string; refresh_token: string; session_id: string }> {
   return apiExpect(200, 'POST', '/auth/token', { body: { email, password: PASSWORD } })
 }
 
@@ -182,16 +194,27 @@ async function signIn(who: keyof typeof accounts, options: { viewport?: typeof D
   return page
 }
 
+/**
+ * axe-core on the page as it is (light), then again with a dark colour scheme (the console follows
+ * the system's); records both for the report and fails on any serious or critical violation.
+ */
 async function axe(page: Page, name: string) {
-  const result = await new AxeBuilder({ page }).analyze()
-  const serious = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
-  axeResults[name] = {
-    violations: result.violations.length,
-    seriousOrCritical: serious.length,
-    ids: result.violations.map((v) => `${v.id}:${v.impact}(${v.nodes.length})`),
+  const serious: string[] = []
+  for (const scheme of ['light', 'dark'] as const) {
+    await page.emulateMedia({ colorScheme: scheme })
+    const result = await new AxeBuilder({ page }).analyze()
+    const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    axeResults[scheme === 'light' ? name : `${name} (dark)`] = {
+      violations: result.violations.length,
+      seriousOrCritical: bad.length,
+      ids: result.violations.map((v) => `${v.id}:${v.impact}(${v.nodes.length})`),
+    }
+    for (const v of bad) {
+      serious.push(`${scheme}: ${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)
+    }
   }
-  const details = serious.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)
-  expect(details).toEqual([])
+  await page.emulateMedia({ colorScheme: 'light' })
+  expect(serious).toEqual([])
 }
 
 async function screenshot(page: Page, name: string) {
@@ -251,7 +274,19 @@ beforeAll(async () => {
   ])
   if (seedCode !== 0) throw new Error(`seeding the accounts failed (${seedCode}):\n${seedOut}${seedErr}`)
 
-  server = await startServer(env, { readyTimeoutMs: 45_000 })
+  server = await startServer({ ...env, LOG_LEVEL: 'info' }, { readyTimeoutMs: 45_000 })
+  // A server that goes away mid-suite fails every later test with ERR_CONNECTION_REFUSED: say why.
+  void server.process.exited.then((code) => {
+    if (!stopping) {
+      console.error(
+        `\nThe server exited during the suite (code ${code}, signal ${server.process.signalCode}):\n${server.output().split('\n').slice(-30).join('\n')}`,
+      )
+    }
+  })
+  const driver = /"driver":"(\w+)"/.exec(server.output())?.[1]
+  console.log(
+    `e2e: server ${server.url}, database driver ${driver ?? '?'}${database ? ` (${database.url})` : ''}`,
+  )
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
@@ -286,6 +321,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   await browser?.close()
+  stopping = true
   const code = await server?.stop()
   if (code !== 0 && server) console.error(`server exited with ${code}:\n${server.output()}`)
   await database?.drop()
@@ -297,7 +333,7 @@ afterAll(async () => {
     console.log('\naxe-core, per page (all violations / serious or critical):')
     for (const [name, result] of Object.entries(axeResults)) {
       console.log(
-        `  ${name.padEnd(16)} ${String(result.violations).padStart(2)} / ${result.seriousOrCritical}${result.ids.length ? `  ${result.ids.join(', ')}` : ''}`,
+        `  ${name.padEnd(24)} ${String(result.violations).padStart(2)} / ${result.seriousOrCritical}${result.ids.length ? `  ${result.ids.join(', ')}` : ''}`,
       )
     }
   }
@@ -309,8 +345,7 @@ afterAll(async () => {
 describe('admin console flows', () => {
   test('staff signs in with email and password and gets an HttpOnly SameSite=Strict session cookie', async () => {
     const page = await newPage()
-    await page.goto(`${server.url}/admin/`)
-    await page.waitForURL((url) => url.pathname === '/admin/login')
+    await page.goto(`${server.url}/admin/login`)
     await ready(page, 'NeoForge admin')
 
     await page.getByLabel('Email').fill(accounts.staff.email)
@@ -335,6 +370,17 @@ describe('admin console flows', () => {
     const me = await page.request.get(`${server.url}/api/v1/auth/me`)
     expect(me.status()).toBe(200)
     expect((await me.json()).email).toBe(accounts.staff.email)
+  })
+
+  test('signed out, the console sends every page to sign-in, without errors in the page', async () => {
+    const page = await newPage()
+    for (const path of ['/admin/', '/admin/moderation', '/admin/support/1', '/admin/users']) {
+      await page.goto(`${server.url}${path}`)
+      await page.waitForURL((url) => url.pathname === '/admin/login')
+      await ready(page, 'NeoForge admin')
+      expect(new URL(page.url()).searchParams.get('next')).toBe(path)
+    }
+    // afterEach fails the test on any uncaught exception the pages raised on the way.
   })
 
   test('a deep link survives sign-in: after signing in the console opens the page that was asked for', async () => {
@@ -447,7 +493,9 @@ describe('admin console flows', () => {
       statusCard.getByRole('button', { name: 'Mark resolved' }).click(),
     )
     expect(second.status()).toBe(200)
-    expect(second.request().headers()['idempotency-key']).not.toBe(first.request().headers()['idempotency-key'])
+    expect(second.request().headers()['idempotency-key']).not.toBe(
+      first.request().headers()['idempotency-key'],
+    )
     await page.locator('#status-heading', { hasText: 'Resolved' }).waitFor()
     expect((await offered()).map((s) => s.trim())).toEqual(['Reopen', 'Mark closed'])
 
@@ -490,7 +538,9 @@ describe('admin console flows', () => {
 
     const next = await api('GET', '/auth/me', { token: victim.access_token })
     expect(next.status).toBe(401)
-    expect((await api('POST', '/auth/refresh', { body: { refresh_token: victim.refresh_token } })).status).toBe(401)
+    expect(
+      (await api('POST', '/auth/refresh', { body: { refresh_token: victim.refresh_token } })).status,
+    ).toBe(401)
     // Only that session: their other one still works.
     expect((await api('GET', '/auth/me', { token: token('victim') })).status).toBe(200)
   })
@@ -554,8 +604,10 @@ describe('admin console flows', () => {
       ['Approve', 'a'],
       ['Hide', 'h'],
       ['Reject', 'r'],
-    ]) {
-      const button = page.getByRole('region', { name: 'Moderation actions' }).getByRole('button', { name: label })
+    ] as const) {
+      const button = page
+        .getByRole('region', { name: 'Moderation actions' })
+        .getByRole('button', { name: label })
       expect(await button.getAttribute('aria-keyshortcuts')).toBe(key)
     }
 
@@ -563,7 +615,9 @@ describe('admin console flows', () => {
     const highlighted = (post: { title: string }) =>
       page.locator('article.post[aria-current="true"]', { hasText: post.title }).waitFor()
     const press = async (key: string, post: { id: number }) => {
-      const response = await callOf(page, 'PATCH', `/community/posts/${post.id}`, () => page.keyboard.press(key))
+      const response = await callOf(page, 'PATCH', `/community/posts/${post.id}`, () =>
+        page.keyboard.press(key),
+      )
       expect(response.status()).toBe(200)
     }
 
@@ -618,6 +672,9 @@ describe('every page: axe-core finds no serious or critical violation; screensho
 
   beforeAll(async () => {
     ticketId = (await createTicket('Two-factor codes arrive late', 'urgent')).id
+    // Something in the moderation queue (the flows above emptied theirs).
+    await createPost('Weekly showcase: your best builds', { pending: true })
+    await createPost('Is the editor slow for anyone else?', { pending: true })
     admin = await signIn('admin')
     contexts = contexts.filter((context) => context !== admin.context())
   })

@@ -4,11 +4,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Elysia } from 'elysia'
 import { openDatabase } from '../../db/client'
+import { ConfigError } from '../../server/config'
 import { errors } from '../../server/http/errors'
 import { requestId } from '../../server/http/request-id'
 import { createTracing } from '../../server/http/tracing'
 import { createLogger } from '../../server/log'
-import { describeEachDatabase } from '../support/app'
+import { describeEachDatabase, testConfig } from '../support/app'
 import { createTestDatabase, type TestDatabase } from '../support/databases'
 import { eventually } from '../support/eventually'
 import { startServer } from '../support/server-process'
@@ -242,6 +243,24 @@ describeEachDatabase(
   },
   { env: { OTEL_EXPORTER_OTLP_ENDPOINT: collector.url } },
 )
+
+describe('Tracing configuration (issue 5)', () => {
+  test('OTEL_EXPORTER_OTLP_ENDPOINT is off by default, and OTEL_SERVICE_NAME defaults to neoforge', () => {
+    expect(testConfig().otel).toEqual({ endpoint: null, serviceName: 'neoforge' })
+    expect(
+      testConfig({
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'https://otel.example.test:4318',
+        OTEL_SERVICE_NAME: 'forge-eu',
+      }).otel,
+    ).toEqual({ endpoint: 'https://otel.example.test:4318', serviceName: 'forge-eu' })
+  })
+
+  test('an OTEL_EXPORTER_OTLP_ENDPOINT that is not an http(s) URL stops the start', () => {
+    for (const endpoint of ['collector:4318', 'grpc://collector:4317', 'not a url']) {
+      expect(() => testConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: endpoint })).toThrow(ConfigError)
+    }
+  })
+})
 
 describe('Tracing: server errors (issue 5)', () => {
   test('a 5xx marks the request span as an error and records the exception', async () => {
