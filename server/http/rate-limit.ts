@@ -22,8 +22,11 @@ export interface RatePolicy {
 }
 
 export interface RateLimitStore {
-  /** Counts one request in `bucket`'s window starting at `windowStart` (epoch s); returns the count so far. */
-  hit(bucket: string, windowStart: number, windowSeconds: number): Promise<number>
+  /**
+   * Adds `by` requests to `bucket`'s window starting at `windowStart` (epoch s) and returns the
+   * count after the addition: this caller now owns the positions `count - by + 1 .. count`.
+   */
+  hit(bucket: string, windowStart: number, windowSeconds: number, by: number): Promise<number>
   /** Drops windows that have ended (the cron job calls this). */
   prune(): Promise<number>
   close(): Promise<void>
@@ -31,13 +34,13 @@ export interface RateLimitStore {
 
 export function postgresRateLimitStore(database: DatabaseHandle): RateLimitStore {
   return {
-    async hit(bucket, windowStart, windowSeconds) {
+    async hit(bucket, windowStart, windowSeconds, by) {
       const [row] = await database.rows<{ count: number | string }>(sql`
         insert into rate_limit_counters (bucket, window_start, count, expires_at)
-        values (${bucket}, to_timestamp(${windowStart}), 1, to_timestamp(${windowStart + windowSeconds}))
-        on conflict (bucket, window_start) do update set count = rate_limit_counters.count + 1
+        values (${bucket}, to_timestamp(${windowStart}), ${by}, to_timestamp(${windowStart + windowSeconds}))
+        on conflict (bucket, window_start) do update set count = rate_limit_counters.count + excluded.count
         returning count`)
-      return Number(row?.count ?? 1)
+      return Number(row?.count ?? by)
     },
     async prune() {
       const rows = await database.rows(
@@ -112,6 +115,8 @@ export const rateLimit = (options: RateLimitOptions) => {
     return `${policy}:ip:${clientIpOf(request)}`
   }
 
+  const leases = new QuotaLeases(options.store)
+
   return new Elysia({ name: 'rate-limit' })
     .onRequest(async ({ request, set }) => {
       const name = policyFor(request.method, new URL(request.url).pathname)
@@ -120,7 +125,7 @@ export const rateLimit = (options: RateLimitOptions) => {
       const at = now()
       const windowStart = Math.floor(at / policy.windowSeconds) * policy.windowSeconds
       const resetAt = windowStart + policy.windowSeconds
-      const count = await options.store.hit(bucketFor(name, request), windowStart, policy.windowSeconds)
+      const count = await leases.take(bucketFor(name, request), windowStart, policy)
       const remaining = Math.max(0, policy.limit - count)
       const secondsToReset = Math.max(0, Math.ceil(resetAt - at))
       set.headers['x-ratelimit-limit'] = String(policy.limit)
@@ -139,6 +144,67 @@ export const rateLimit = (options: RateLimitOptions) => {
       }
     })
     .as('global')
+}
+
+/**
+ * Positions in a window are taken from the shared store in blocks, so that a busy client costs one
+ * store write per block rather than one per request (on PostgreSQL every write to a client's
+ * counter row queues on that row's lock). Small limits use blocks of 1 and stay exact across
+ * instances; large ones use blocks of limit/100 (at most 1,000), so an instance may hold up to 1%
+ * of a window unused when it ends, refusing early rather than ever admitting more than `limit`.
+ */
+export class QuotaLeases {
+  /** Per window length, the leases of the current window only: older windows are dropped whole. */
+  private readonly windows = new Map<number, { start: number; leases: Map<string, Lease> }>()
+
+  constructor(private readonly store: RateLimitStore) {}
+
+  static blockSize(limit: number): number {
+    return Math.max(1, Math.min(1000, Math.floor(limit / 100)))
+  }
+
+  /** This request's position in its window (1-based); above `limit` means refused. */
+  async take(bucket: string, windowStart: number, policy: RatePolicy): Promise<number> {
+    const block = QuotaLeases.blockSize(policy.limit)
+    if (block === 1) return this.store.hit(bucket, windowStart, policy.windowSeconds, 1)
+    let window = this.windows.get(policy.windowSeconds)
+    if (!window || window.start < windowStart) {
+      window = { start: windowStart, leases: new Map() }
+      this.windows.set(policy.windowSeconds, window)
+    }
+    let lease = window.leases.get(bucket)
+    if (!lease) {
+      lease = { next: 1, end: 0 }
+      window.leases.set(bucket, lease)
+    }
+    for (;;) {
+      if (lease.next <= lease.end) return lease.next++
+      if (!lease.refill) lease.refill = this.refill(lease, bucket, windowStart, policy.windowSeconds, block)
+      await lease.refill
+    }
+  }
+
+  private async refill(
+    lease: Lease,
+    bucket: string,
+    windowStart: number,
+    windowSeconds: number,
+    block: number,
+  ) {
+    try {
+      const end = await this.store.hit(bucket, windowStart, windowSeconds, block)
+      lease.next = end - block + 1
+      lease.end = end
+    } finally {
+      lease.refill = undefined
+    }
+  }
+}
+
+interface Lease {
+  next: number
+  end: number
+  refill?: Promise<void>
 }
 
 /** `RATE_LIMIT_<POLICY>=<limit>/<window seconds>` values, parsed by config.ts. */

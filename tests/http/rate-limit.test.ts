@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, test } from 'bun:test'
-import { policyFor } from '../../server/http/rate-limit'
+import { sql } from 'drizzle-orm'
+import { policyFor, postgresRateLimitStore, QuotaLeases } from '../../server/http/rate-limit'
 import { describeEachDatabase } from '../support/app'
 import { createSignedInUser, type TestUser } from '../support/users'
 
@@ -171,3 +172,32 @@ describeEachDatabase(
   },
   { env: { RATE_LIMIT_API: '5/86400' } },
 )
+
+describeEachDatabase('rate-limit quota leases', (h) => {
+  test('CONTRACT §6: small limits are counted one by one, so they stay exact across instances', () => {
+    expect(QuotaLeases.blockSize(10)).toBe(1)
+    expect(QuotaLeases.blockSize(600)).toBe(6)
+    expect(QuotaLeases.blockSize(100_000_000)).toBe(1000)
+  })
+
+  test('CONTRACT §6: two instances taking blocks from one store never hand out a position twice nor admit more than the limit', async () => {
+    const store = postgresRateLimitStore(h().database.handle)
+    const policy = { name: 'api' as const, limit: 1000, windowSeconds: 86_400 }
+    const windowStart = Math.floor(Date.now() / 1000 / 86_400) * 86_400
+    const [a, b] = [new QuotaLeases(store), new QuotaLeases(store)]
+    const positions = await Promise.all(
+      Array.from({ length: 1100 }, (_, i) => (i % 2 === 0 ? a : b).take('lease-test', windowStart, policy)),
+    )
+    expect(new Set(positions).size).toBe(positions.length)
+    const admitted = positions.filter((p) => p <= policy.limit).length
+    expect(admitted).toBeLessThanOrEqual(policy.limit)
+    // Each instance may leave at most one block (limit/100) unused.
+    expect(admitted).toBeGreaterThanOrEqual(policy.limit - 2 * QuotaLeases.blockSize(policy.limit))
+    const [row] = await h().database.handle.rows<{ count: number | string }>(
+      sql`select count from rate_limit_counters where bucket = 'lease-test'`,
+    )
+    // One store write per block of ten, not one per request.
+    expect(Number(row?.count) % 10).toBe(0)
+    expect(Number(row?.count)).toBeLessThanOrEqual(1100 + 2 * 10)
+  })
+})
