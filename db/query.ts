@@ -15,3 +15,24 @@ export function containsText(column: AnyPgColumn, text: string): SQL {
 export function bumpVersion(table: { version: AnyPgColumn }) {
   return { version: sql`${table.version} + 1`, updatedAt: sql`now()` }
 }
+
+/**
+ * A query built once per database handle and reused with new placeholder values: drizzle then
+ * skips building the SQL text on every call (measurably the largest cost of a hot read) and the
+ * driver reuses its prepared statement. Transactions get their own, built on first use.
+ */
+const preparedQueries = new WeakMap<object, Map<string, unknown>>()
+
+export function prepared<P>(db: object, name: string, build: () => P): P {
+  let queries = preparedQueries.get(db)
+  if (!queries) {
+    queries = new Map()
+    preparedQueries.set(db, queries)
+  }
+  let query = queries.get(name) as P | undefined
+  if (query === undefined) {
+    query = build()
+    queries.set(name, query)
+  }
+  return query
+}

@@ -1,6 +1,7 @@
 import { and, eq, isNull, lte, or, sql } from 'drizzle-orm'
 import { type Adapter, type DatabaseSession, type DatabaseUser, Lucia, TimeSpan } from 'lucia'
 import type { Executor } from '../../../db/client'
+import { prepared } from '../../../db/query'
 import { type Role, type SessionKind, userSessions, users } from '../../../db/schema'
 
 /**
@@ -40,13 +41,18 @@ export const SESSION_COOKIE = 'neoforge_session'
 export class DrizzleSessionAdapter implements Adapter {
   constructor(private readonly db: Executor) {}
 
+  /** Runs on every authenticated request: built once per database handle. */
   async getSessionAndUser(sessionId: string): Promise<[DatabaseSession | null, DatabaseUser | null]> {
-    const [row] = await this.db
-      .select({ session: userSessions, user: users })
-      .from(userSessions)
-      .innerJoin(users, eq(users.id, userSessions.userId))
-      .where(and(eq(userSessions.tokenHash, sessionId), isNull(userSessions.revokedAt)))
-      .limit(1)
+    const query = prepared(this.db, 'session_and_user', () =>
+      this.db
+        .select({ session: userSessions, user: users })
+        .from(userSessions)
+        .innerJoin(users, eq(users.id, userSessions.userId))
+        .where(and(eq(userSessions.tokenHash, sql.placeholder('tokenHash')), isNull(userSessions.revokedAt)))
+        .limit(1)
+        .prepare('session_and_user'),
+    )
+    const [row] = await query.execute({ tokenHash: sessionId })
     if (!row) return [null, null]
     return [toDatabaseSession(row.session), toDatabaseUser(row.user)]
   }

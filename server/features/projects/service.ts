@@ -1,7 +1,7 @@
-import { and, eq } from 'drizzle-orm'
+import { and, eq, sql } from 'drizzle-orm'
 import type { Executor } from '../../../db/client'
 import { countAll } from '../../../db/client'
-import { bumpVersion, containsText } from '../../../db/query'
+import { bumpVersion, containsText, prepared } from '../../../db/query'
 import { projects, type Role } from '../../../db/schema'
 import { hasRole } from '../../http/auth'
 import { assertIfMatch, type IfMatch } from '../../http/conditional'
@@ -63,11 +63,22 @@ export async function listProjects(
 }
 
 export async function getProject(db: Executor, actor: Actor, id: string): Promise<ProjectRow> {
-  const [row] = await db
-    .select()
-    .from(projects)
-    .where(and(eq(projects.id, id), reachable(actor)))
-    .limit(1)
+  // The hottest read of the API: prepared once per database handle, one variant per scope.
+  const staff = hasRole(actor.role, 'staff')
+  const query = prepared(db, staff ? 'project_by_id' : 'project_by_id_and_owner', () =>
+    db
+      .select()
+      .from(projects)
+      .where(
+        and(
+          eq(projects.id, sql.placeholder('id')),
+          staff ? undefined : eq(projects.ownerId, sql.placeholder('ownerId')),
+        ),
+      )
+      .limit(1)
+      .prepare(staff ? 'project_by_id' : 'project_by_id_and_owner'),
+  )
+  const [row] = await query.execute({ id, ownerId: actor.id })
   if (!row) throw noSuchProject()
   return row
 }

@@ -5,7 +5,9 @@ import type { PageLoad } from './$types'
  * The overview's cards load independently: each is a promise the page awaits on its own, so one
  * slow or failing source shows its own loading or error state and never blocks the rest.
  */
-export const load: PageLoad = () => {
+export const load: PageLoad = async ({ parent }) => {
+  // The layout checks the sign-in first; without it the cards would fire unauthenticated requests.
+  await parent()
   const total = (pending: Promise<{ total: number }>) => pending.then((result) => result.total)
   return {
     openTickets: Promise.all(
