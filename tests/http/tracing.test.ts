@@ -311,15 +311,19 @@ describe('Tracing in a server process (issue 5)', () => {
         env = { DATA_DIR: dataDir }
       }
       const server = await startServer(
-        { ...env, OTEL_EXPORTER_OTLP_ENDPOINT: collector.url },
+        { ...env, OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, LOG_LEVEL: 'info' },
         { readyTimeoutMs: 60_000 },
       )
       const rid = `trace-sigterm-${crypto.randomUUID()}`
       const res = await fetch(`${server.url}/ready`, { headers: { 'x-request-id': rid } })
       expect(res.status).toBe(200)
       // Well inside the 5 s batch delay: only the shutdown flush can have sent them.
-      expect(await server.stop('SIGTERM')).toBe(0)
-      const span = serverSpanOf(rid)
+      const code = await server.stop('SIGTERM')
+      const span = collector.spans.find((s) => s.attributes['request.id'] === rid)
+      if (code !== 0 || !span)
+        throw new Error(
+          `exit ${code}, span ${span ? 'exported' : 'missing'}; the server said:\n${server.output()}`,
+        )
       expect(span.name).toBe('GET /ready')
       expect(span.attributes['http.response.status_code']).toBe(200)
       expect(childrenOf(span).map((s) => s.attributes['db.query.text'])).toEqual(['select 1'])
