@@ -10,7 +10,8 @@ import { migrate } from '../db/migrate'
 
 const rowsArg = process.argv.indexOf('--rows')
 const ROWS = rowsArg > 0 ? Number(process.argv[rowsArg + 1]) : 100_000
-const serverUrl = process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+const serverUrl =
+  process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 
 const name = `neoforge_explain_${Date.now().toString(36)}`
 const admin = postgres(serverUrl, { max: 1, onnotice: () => {} })
@@ -179,11 +180,33 @@ try {
       'QUERY PLAN': string
     }[]
     const lines = plan.map((row) => row['QUERY PLAN'])
-    const time = lines.find((line) => line.startsWith('Execution Time'))?.replace('Execution Time: ', '') ?? ''
+    const time =
+      lines.find((line) => line.startsWith('Execution Time'))?.replace('Execution Time: ', '') ?? ''
     out.push(`| ${endpoint} | ${note} | ${time} |`)
-    details.push(`### ${endpoint}`, '', `Index: ${note}.`, '', '```sql', query.replace(/\s+/g, ' ').trim(), '```', '', '```text', ...lines, '```', '')
+    details.push(
+      `### ${endpoint}`,
+      '',
+      `Index: ${note}.`,
+      '',
+      '```sql',
+      query.replace(/\s+/g, ' ').trim(),
+      '```',
+      '',
+      '```text',
+      ...lines,
+      '```',
+      '',
+    )
   }
-  out.push('', 'Deep pages (`offset` in the hundreds of thousands) and exact counts over a million rows are', 'discussed in [performance.md](performance.md).', '', '## Plans', '', ...details)
+  out.push(
+    '',
+    'Deep pages (`offset` in the hundreds of thousands) and exact counts over a million rows are',
+    'discussed in [performance.md](performance.md).',
+    '',
+    '## Plans',
+    '',
+    ...details,
+  )
   await Bun.write(new URL('../docs/database.md', import.meta.url).pathname, `${out.join('\n')}\n`)
   console.log(out.slice(8, 8 + cases.length + 2).join('\n'))
   await sql.end()
