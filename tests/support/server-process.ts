@@ -14,11 +14,36 @@ export interface ServerProcess {
 
 const ROOT = new URL('../../', import.meta.url).pathname
 
+/** A port nothing listens on right now: the kernel's choice for a throwaway listener. */
+function freePort(): number {
+  const probe = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } })
+  const { port } = probe
+  probe.stop(true)
+  return port
+}
+
+/**
+ * Starts the server on a free port; a port taken between the probe and the listen (an outbound
+ * connection may grab it) is retried on another one.
+ */
 export async function startServer(
   env: Record<string, string>,
   options: { readyTimeoutMs?: number } = {},
 ): Promise<ServerProcess> {
-  const port = 20_000 + Math.floor(Math.random() * 20_000)
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startServerOn(freePort(), env, options)
+    } catch (error) {
+      if (attempt >= 3 || !String(error).includes('EADDRINUSE')) throw error
+    }
+  }
+}
+
+async function startServerOn(
+  port: number,
+  env: Record<string, string>,
+  options: { readyTimeoutMs?: number },
+): Promise<ServerProcess> {
   let output = ''
   const child = Bun.spawn(['bun', 'server/index.ts'], {
     cwd: ROOT,
