@@ -41,8 +41,11 @@ export function accessTokenSealer(appSecret: string): AccessTokenSealer {
     },
     open(accessToken, now = Date.now()) {
       if (!accessToken.startsWith(ACCESS_PREFIX) || accessToken.length > 512) return null
-      const sealed = Buffer.from(accessToken.slice(ACCESS_PREFIX.length), 'base64url')
-      if (sealed.length < 12 + 16 + 3) return null
+      const encoded = accessToken.slice(ACCESS_PREFIX.length)
+      const sealed = Buffer.from(encoded, 'base64url')
+      // Only the canonical encoding: base64 tolerates other characters in its unused last bits, and
+      // a token must not have several spellings.
+      if (sealed.length < 12 + 16 + 3 || sealed.toString('base64url') !== encoded) return null
       try {
         const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, 12))
         decipher.setAuthTag(sealed.subarray(sealed.length - 16))
