@@ -15,6 +15,14 @@ export interface Authenticator {
   lucia: { readSessionCookie(cookieHeader: string): string | null }
 }
 
+/** Who acts, as services see it: the caller's id and role, nothing about HTTP. */
+export interface Actor {
+  id: string
+  role: Role
+}
+
+export const actorOf = (principal: Principal): Actor => ({ id: principal.user.id, role: principal.user.role })
+
 const roleRank: Record<Role, number> = { user: 0, staff: 1, admin: 2 }
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 

@@ -1,4 +1,4 @@
-import { and, desc, eq, gt, isNull, ne, sql } from 'drizzle-orm'
+import { and, desc, eq, gt, isNull, lt, ne, sql } from 'drizzle-orm'
 import type { Database, Executor } from '../../../db/client'
 import { countAll } from '../../../db/client'
 import { refreshTokens, type SessionKind, userSessions, users } from '../../../db/schema'
@@ -7,7 +7,7 @@ import type { MetricsRegistry } from '../../http/metrics'
 import { type PageRequest, page } from '../../http/pagination'
 import { forbidden, HttpError, notFound, unauthenticated } from '../../http/problem'
 import { recordAudit, target } from '../audit/service'
-import { findUserByEmail, verifyPassword } from '../users/service'
+import { findUserByEmail, normalizeEmail, verifyPassword } from '../users/service'
 import { createLucia, type SessionLucia } from './sessions'
 import { accessTokenSealer, newRefreshToken, newSessionToken, sha256Hex } from './tokens'
 
@@ -85,7 +85,7 @@ export function createAuthService(db: Database, settings: AuthSettings, registry
         action: 'auth.login_failed',
         target: user ? target('user', user.id) : null,
         ip: client.ip,
-        details: { email: input.email.trim().toLowerCase(), reason },
+        details: { email: normalizeEmail(input.email), reason },
       })
       if (reason === 'account_disabled') throw forbidden('This account is deactivated.', 'account_disabled')
       throw invalidCredentials()
@@ -226,10 +226,16 @@ export function createAuthService(db: Database, settings: AuthSettings, registry
     const { session, user } = await lucia.validateSession(sha256Hex(sessionToken))
     if (!session || !user.is_active) throw unauthenticated('The session has ended; sign in again.')
     if (Date.now() - session.last_used_at.getTime() > TOUCH_INTERVAL_MS) {
+      // Concurrent requests all see the stale time; only the first of them writes.
       await db
         .update(userSessions)
         .set({ lastUsedAt: sql`now()` })
-        .where(eq(userSessions.id, session.public_id))
+        .where(
+          and(
+            eq(userSessions.id, session.public_id),
+            lt(userSessions.lastUsedAt, sql`now() - make_interval(secs => ${TOUCH_INTERVAL_MS / 1000})`),
+          ),
+        )
     }
     return {
       user: { id: user.id, email: user.email, role: user.role, fullName: user.full_name },

@@ -1,13 +1,12 @@
 import { Elysia } from 'elysia'
+import { actorOf } from '../../http/auth'
 import { ifMatchOf, itemEtag } from '../../http/conditional'
 import { reply } from '../../http/idempotency'
 import { pageRequest, respondWithPage } from '../../http/pagination'
 import { problems } from '../../http/problem'
 import type { FeatureDeps } from '../deps'
 import { ProjectModel, toProjectView } from './model'
-import { type Actor, createProject, deleteProject, getProject, listProjects, updateProject } from './service'
-
-const actorOf = (principal: { user: Actor }): Actor => ({ id: principal.user.id, role: principal.user.role })
+import { createProject, deleteProject, getProject, listProjects, updateProject } from './service'
 
 /**
  * CONTRACT §8 Projects: owner-scoped (staff and admin see all); another user's project is 404.

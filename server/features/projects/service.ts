@@ -2,18 +2,12 @@ import { and, eq, sql } from 'drizzle-orm'
 import type { Executor } from '../../../db/client'
 import { countAll } from '../../../db/client'
 import { bumpVersion, containsText, prepared } from '../../../db/query'
-import { projects, type Role } from '../../../db/schema'
-import { hasRole } from '../../http/auth'
+import { projects } from '../../../db/schema'
+import { type Actor, hasRole } from '../../http/auth'
 import { assertIfMatch, type IfMatch } from '../../http/conditional'
 import { orderBy, type PageRequest, page } from '../../http/pagination'
 import { notFound, validationFailed } from '../../http/problem'
 import { recordAudit, target } from '../audit/service'
-
-/** Who acts: the signed-in user's id and role. */
-export interface Actor {
-  id: string
-  role: Role
-}
 
 export type ProjectRow = typeof projects.$inferSelect
 export type ProjectSort = 'created_at' | 'updated_at' | 'name' | `-${'created_at' | 'updated_at' | 'name'}`

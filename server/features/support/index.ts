@@ -1,13 +1,12 @@
 import { Elysia } from 'elysia'
+import { actorOf } from '../../http/auth'
 import { ifMatchOf, itemEtag } from '../../http/conditional'
 import { reply } from '../../http/idempotency'
 import { pageRequest, respondWithPage } from '../../http/pagination'
 import { problems } from '../../http/problem'
 import type { FeatureDeps } from '../deps'
 import { TicketModel, toTicketView } from './model'
-import { type Actor, createTicket, getTicket, listTickets, updateTicket } from './service'
-
-const actorOf = (principal: { user: Actor }): Actor => ({ id: principal.user.id, role: principal.user.role })
+import { createTicket, getTicket, listTickets, updateTicket } from './service'
 
 /**
  * CONTRACT §8 Support tickets: anyone may open one; staff triage them; the user who opened a

@@ -2,25 +2,13 @@ import { and, asc, desc, eq, isNull, or, type SQL, sql } from 'drizzle-orm'
 import type { Executor } from '../../../db/client'
 import { countAll } from '../../../db/client'
 import { bumpVersion, containsText } from '../../../db/query'
-import {
-  type Role,
-  supportTickets,
-  type TicketPriority,
-  type TicketStatus,
-  ticketPriorities,
-} from '../../../db/schema'
-import { hasRole } from '../../http/auth'
+import { supportTickets, type TicketPriority, type TicketStatus, ticketPriorities } from '../../../db/schema'
+import { type Actor, hasRole } from '../../http/auth'
 import { assertIfMatch, type IfMatch } from '../../http/conditional'
 import { orderBy, type PageRequest, page } from '../../http/pagination'
 import { forbidden, HttpError, notFound, validationFailed } from '../../http/problem'
 import { recordAudit, target } from '../audit/service'
 import { findUserById } from '../users/service'
-
-/** Who acts: the signed-in user's id and role. */
-export interface Actor {
-  id: string
-  role: Role
-}
 
 export type TicketRow = typeof supportTickets.$inferSelect
 type SortField = 'created_at' | 'updated_at' | 'priority'
