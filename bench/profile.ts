@@ -15,7 +15,7 @@ import {
 } from './lib'
 
 /**
- * `bun bench/profile.ts [W1|W2|W3|W6|W7] [--seconds=10] [--top=30] [--file=X.cpuprofile]`: where the app's CPU goes under one
+ * `bun bench/profile.ts [W1|W2|W3|W4|W5|W6|W7] [--seconds=10] [--top=30] [--file=X.cpuprofile]`: where the app's CPU goes under one
  * workload. Starts the app with Bun's sampling profiler (`bun --cpu-prof`), drives the workload
  * with wrk (64 connections), stops the app with SIGTERM (the profile is written on exit), and
  * prints the self time by function and by source file / package, heaviest first. The raw
@@ -104,13 +104,28 @@ function summarize(profile: CpuProfile) {
   }
 }
 
+const projectBody = JSON.stringify({ name: 'bench project', description: 'created under load' })
+const post = { BENCH_METHOD: 'POST', BENCH_BODY: projectBody }
 const paths: Record<
   string,
-  (projectId: string) => { path: string; auth: boolean; env?: Record<string, string> }
+  (projectId: string) => {
+    path: string
+    auth: boolean
+    env?: Record<string, string>
+    script?: 'fixed.lua' | 'fresh-key.lua'
+  }
 > = {
   W1: (id) => ({ path: `/api/v1/projects/${id}`, auth: true }),
   W2: () => ({ path: '/api/v1/projects?page=1&page_size=20', auth: true }),
   W3: (id) => ({ path: `/api/v1/projects/${id}`, auth: true, env: { BENCH_IF_NONE_MATCH: '"v1"' } }),
+  W4: () => ({
+    path: '/api/v1/projects',
+    auth: true,
+    env: { ...post, BENCH_KEY_PREFIX: `profile-${Date.now().toString(36)}` },
+    script: 'fresh-key.lua',
+  }),
+  // The first request of the run stores the key; every later one replays it.
+  W5: () => ({ path: '/api/v1/projects', auth: true, env: { ...post, BENCH_IDEMPOTENCY_KEY: 'profile-w5' } }),
   W6: () => ({ path: '/api/v1/status', auth: false }),
   W7: () => ({ path: '/api/v1/community/posts', auth: false }),
 }
@@ -153,11 +168,11 @@ await withCleanup(async (defer) => {
   ])
   defer(() => app.stop())
   const token = await login(app.url)
-  const { path, auth, env } = shape(projectId)
+  const { path, auth, env, script = 'fixed.lua' } = shape(projectId)
   console.log(`profile: ${workload} ${path} for ${seconds} s; ${machineLoad()}`)
   const result = await runWrk({
     url: `${app.url}${path}`,
-    script: 'fixed.lua',
+    script,
     seconds,
     env: { ...(auth ? { BENCH_TOKEN: token } : {}), ...(env ?? {}) },
   })

@@ -70,9 +70,7 @@ function openPostgres(url: string, options: PostgresOptions): DatabaseHandle {
   return {
     db,
     driver: 'postgres',
-    async rows<T extends Record<string, unknown>>(query: SQL) {
-      return (await db.execute(query)) as unknown as T[]
-    },
+    rows: (query) => rowsOf(db, query),
     async withAdvisoryLock(key, fn, { wait = true } = {}) {
       const connection = await client.reserve()
       try {
@@ -125,10 +123,7 @@ async function openPglite(target: {
   return {
     db,
     driver: 'pglite',
-    async rows<T extends Record<string, unknown>>(query: SQL) {
-      const result = (await db.execute(query)) as unknown as { rows: T[] }
-      return result.rows
-    },
+    rows: (query) => rowsOf(db, query),
     // PGlite is a single connection owned by this process, so the lock is uncontended; taking it
     // anyway keeps the code path identical to PostgreSQL's.
     async withAdvisoryLock(key, fn, { wait = true } = {}) {
@@ -253,6 +248,18 @@ function observePglite(client: PGlite | PgliteTransaction, observe: QueryObserve
         return fn(tx)
       })) as typeof client.transaction
   }
+}
+
+/**
+ * The rows of raw SQL run on the database or inside a transaction: postgres-js answers `execute`
+ * with an array, PGlite with `{ rows }`.
+ */
+export async function rowsOf<T extends Record<string, unknown>>(
+  executor: Executor,
+  query: SQL,
+): Promise<T[]> {
+  const result = (await executor.execute(query)) as unknown as T[] | { rows: T[] }
+  return Array.isArray(result) ? result : result.rows
 }
 
 /** `count(*)` is a string from postgres-js and a number from PGlite; every count goes through here. */

@@ -324,8 +324,8 @@ export const services = pgTable(
 )
 
 /**
- * Idempotency-Key claims and stored responses (CONTRACT §5). The primary key is the atomic claim;
- * the response is written in the same transaction as the business write it answers.
+ * Stored responses of Idempotency-Keys (CONTRACT §5), written in the same transaction as the
+ * business write they answer; the primary key is the caller's scope, method, path and key.
  */
 export const idempotencyKeys = pgTable(
   'idempotency_keys',
@@ -335,13 +335,12 @@ export const idempotencyKeys = pgTable(
     path: text('path').notNull(),
     key: text('key').notNull(),
     fingerprint: text('fingerprint').notNull(),
-    /** Identifies the live claim, so that a released-and-reclaimed key is not completed twice. */
-    claimToken: uuid('claim_token').notNull(),
-    claimedAt: timestamptz('claimed_at').notNull().defaultNow(),
-    completedAt: timestamptz('completed_at'),
-    responseStatus: integer('response_status'),
-    responseHeaders: jsonb('response_headers').$type<Record<string, string>>(),
-    responseBody: text('response_body'),
+    // A row is written only with its response, in the business write's transaction; while that
+    // runs, the key is held by a transaction-scoped advisory lock (server/http/idempotency.ts).
+    completedAt: timestamptz('completed_at').notNull().defaultNow(),
+    responseStatus: integer('response_status').notNull(),
+    responseHeaders: jsonb('response_headers').$type<Record<string, string>>().notNull(),
+    responseBody: text('response_body').notNull(),
     expiresAt: timestamptz('expires_at').notNull(),
   },
   (table) => [

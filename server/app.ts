@@ -77,7 +77,6 @@ export function createApp({ database, config, logger }: AppDeps) {
     trustedOrigins: [...config.corsOrigins, ...(config.publicOrigin ? [config.publicOrigin] : [])],
     registry,
     idempotencyTtlSeconds: config.idempotencyTtlSeconds,
-    idempotencyClaimTimeoutSeconds: config.idempotencyClaimTimeoutSeconds,
   })
 
   const features = { db: database.db, config, plugins, authService, logger, registry }

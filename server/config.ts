@@ -27,8 +27,6 @@ export interface Config {
   /** Rate-limit state goes to Redis when set, else to PostgreSQL. */
   redisUrl: string | null
   idempotencyTtlSeconds: number
-  /** After this long an unfinished claim counts as dead and may be taken over (CONTRACT §5: 60 s). */
-  idempotencyClaimTimeoutSeconds: number
   /** Off in tests that drive the jobs by hand. */
   cronEnabled: boolean
   cronSchedules: Record<CleanupJobName, string>
@@ -135,7 +133,6 @@ export function loadConfig(env: Env): Config {
   if (redisUrl && !/^rediss?:\/\//.test(redisUrl))
     problems.push('REDIS_URL: must start with redis:// or rediss://')
   const idempotencyTtlSeconds = read('IDEMPOTENCY_TTL_SECONDS', 86_400, integer(60, 30 * 86_400))
-  const idempotencyClaimTimeoutSeconds = read('IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS', 60, integer(1, 3600))
   const cronEnabled = read('CRON_ENABLED', true, boolean)
   const cronSchedules = Object.fromEntries(
     cleanupJobNames.map((job) => [
@@ -195,7 +192,6 @@ export function loadConfig(env: Env): Config {
     rateLimits,
     redisUrl,
     idempotencyTtlSeconds,
-    idempotencyClaimTimeoutSeconds,
     cronEnabled,
     cronSchedules,
     metricsToken,

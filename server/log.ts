@@ -6,6 +6,8 @@ export interface Logger {
   info(msg: string, fields?: Record<string, unknown>): void
   warn(msg: string, fields?: Record<string, unknown>): void
   error(msg: string, fields?: Record<string, unknown>): void
+  /** Whether lines at `level` are written: lets a per-request logger skip building them. */
+  enabled(level: Exclude<LogLevel, 'silent'>): boolean
 }
 
 const rank: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 }
@@ -18,7 +20,13 @@ export function createLogger(
     if (rank[at] < rank[level]) return
     write(`${JSON.stringify({ level: at, time: new Date().toISOString(), msg, ...fields })}\n`)
   }
-  return { debug: emit('debug'), info: emit('info'), warn: emit('warn'), error: emit('error') }
+  return {
+    debug: emit('debug'),
+    info: emit('info'),
+    warn: emit('warn'),
+    error: emit('error'),
+    enabled: (at) => rank[at] >= rank[level],
+  }
 }
 
 /** Error fields for a log line: the stack stays in the log, never in a response. */

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto'
-import { and, eq, isNull, sql } from 'drizzle-orm'
+import { and, eq, gt, sql } from 'drizzle-orm'
 import { Elysia, status } from 'elysia'
-import type { Database, Executor, Transaction } from '../../db/client'
+import { type Database, rowsOf, type Transaction } from '../../db/client'
+import { prepared } from '../../db/query'
 import { idempotencyKeys } from '../../db/schema'
 import type { Principal } from './auth'
 import type { MetricsRegistry } from './metrics'
@@ -10,17 +11,19 @@ import { HttpError } from './problem'
 /**
  * CONTRACT §5 (draft-ietf-httpapi-idempotency-key-header). A route opts in with
  * `{ idempotent: true }` (after `auth`/`identify`, whose principal scopes the key) and does its
- * writes inside `idempotency.run(tx => ...)`: the business write and the stored response then
- * commit in one transaction, so a crash leaves both or neither.
+ * writes inside `idempotency.run(tx => ...)`. The claim on a key is that transaction itself:
  *
- * - no key: the request simply runs once (still in one transaction);
- * - first use: an atomic claim (the primary key of `idempotency_keys`);
- * - same key, same fingerprint, completed: the stored response, byte for byte, with
- *   `Idempotent-Replayed: true`;
- * - same key while the first is in flight: 409 `idempotency_key_in_use`, `Retry-After: 1`;
+ * - first use: the transaction runs the business write, then takes a transaction-scoped advisory
+ *   lock on the key and inserts the key's row with the response, and commits once: a crash leaves
+ *   both or neither, and an error, a crash or a lost connection releases the key at once;
+ * - same key, same fingerprint, completed: the stored response (one read, before any lock), byte
+ *   for byte, with `Idempotent-Replayed: true`;
+ * - same key while the first is in flight: the lock is taken, so the write is rolled back and the
+ *   answer is 409 `idempotency_key_in_use` with `Retry-After: 1`, without waiting for the first;
  * - same key, different fingerprint: 422 `idempotency_key_reused`;
- * - errors (4xx, 5xx) release the claim, so the client may retry; a claim whose process died is
- *   taken over after `claimTimeoutSeconds`.
+ * - a duplicate that read before the first committed and stores after it finds the stored row: its
+ *   write is rolled back and it answers the stored response instead.
+ * - no key: the request simply runs once (still in one transaction).
  */
 
 /** What a handler answers inside `run`: the status, the body and the headers worth replaying. */
@@ -52,12 +55,13 @@ export interface IdempotencyOptions {
   db: Database
   registry: MetricsRegistry
   ttlSeconds: number
-  claimTimeoutSeconds?: number
 }
 
 const KEY_PATTERN = /^[\x20-\x7e]{1,255}$/
 /** The only response headers worth replaying; the rest (request id, rate limits) are per request. */
 const REPLAYED_HEADERS = ['location', 'etag', 'content-type'] as const
+/** Advisory-lock class (first key) of in-flight idempotency keys; the second is the key's hash. */
+const KEY_LOCK_CLASS = 0x4944 // "ID"
 
 /** JSON with object keys sorted at every depth, so `{"a":1,"b":2}` and `{ "b": 2, "a": 1 }` agree. */
 export function canonicalJson(value: unknown): string {
@@ -78,18 +82,25 @@ export function fingerprintOf(method: string, path: string, body: unknown): stri
     .digest('hex')
 }
 
-interface Claim {
+/** A key as §5 scopes it: the caller, the method and the path. */
+interface ScopedKey {
   scope: string
   method: string
   path: string
   key: string
-  claimToken: string
-  settled: boolean
 }
+
+interface StoredResponse {
+  status: number
+  headers: Record<string, string>
+  body: string
+}
+
+/** Thrown inside the transaction when a duplicate holds or has stored the key: roll back first. */
+class NotStored extends Error {}
 
 export const idempotency = (options: IdempotencyOptions) => {
   const { db } = options
-  const claimTimeoutSeconds = options.claimTimeoutSeconds ?? 60
   const replays = options.registry.counter(
     'idempotency_replays_total',
     'Requests answered with a stored response.',
@@ -99,52 +110,93 @@ export const idempotency = (options: IdempotencyOptions) => {
     'Idempotency-Key requests refused: in_flight (409) or reused with another body (422).',
     ['kind'],
   )
-  const claims = new WeakMap<Request, Claim>()
+  for (const kind of ['in_flight', 'reused']) conflicts.init({ kind })
 
-  const claimWhere = (claim: Claim) =>
-    and(
-      eq(idempotencyKeys.scope, claim.scope),
-      eq(idempotencyKeys.method, claim.method),
-      eq(idempotencyKeys.path, claim.path),
-      eq(idempotencyKeys.key, claim.key),
-      eq(idempotencyKeys.claimToken, claim.claimToken),
-    )
-
-  async function release(claim: Claim) {
-    if (claim.settled) return
-    claim.settled = true
-    await db.delete(idempotencyKeys).where(and(claimWhere(claim), isNull(idempotencyKeys.completedAt)))
-  }
-
-  async function complete(
-    tx: Executor,
-    claim: Claim,
-    stored: { status: number; headers: Record<string, string>; body: string },
-  ) {
-    const updated = await tx
-      .update(idempotencyKeys)
-      .set({
-        completedAt: sql`now()`,
-        responseStatus: stored.status,
-        responseHeaders: stored.headers,
-        responseBody: stored.body,
-        expiresAt: sql`now() + make_interval(secs => ${options.ttlSeconds})`,
-      })
-      .where(and(claimWhere(claim), isNull(idempotencyKeys.completedAt)))
-      .returning({ key: idempotencyKeys.key })
-    // Our claim was taken over as dead while we ran: roll the business write back too.
-    if (updated.length === 0) throw inFlight()
-  }
-
-  const inFlight = () =>
-    new HttpError(
+  const inFlight = () => {
+    conflicts.inc({ kind: 'in_flight' })
+    return new HttpError(
       409,
       'idempotency_key_in_use',
       'A request with this Idempotency-Key is still being processed.',
-      {
-        headers: { 'retry-after': '1' },
-      },
+      { headers: { 'retry-after': '1' } },
     )
+  }
+  const reused = () => {
+    conflicts.inc({ kind: 'reused' })
+    return new HttpError(
+      422,
+      'idempotency_key_reused',
+      'This Idempotency-Key was already used with a different request; use a new key for a new request.',
+    )
+  }
+
+  /** The live (unexpired) stored response of a key, or undefined. */
+  async function findStored(key: ScopedKey) {
+    const query = prepared(db, 'idempotency_key_stored', () =>
+      db
+        .select({
+          fingerprint: idempotencyKeys.fingerprint,
+          status: idempotencyKeys.responseStatus,
+          headers: idempotencyKeys.responseHeaders,
+          body: idempotencyKeys.responseBody,
+        })
+        .from(idempotencyKeys)
+        .where(
+          and(
+            eq(idempotencyKeys.scope, sql.placeholder('scope')),
+            eq(idempotencyKeys.method, sql.placeholder('method')),
+            eq(idempotencyKeys.path, sql.placeholder('path')),
+            eq(idempotencyKeys.key, sql.placeholder('key')),
+            gt(idempotencyKeys.expiresAt, sql`now()`),
+          ),
+        )
+        .limit(1)
+        .prepare('idempotency_key_stored'),
+    )
+    const [row] = await query.execute({ ...key })
+    return row
+  }
+
+  /**
+   * The last statement of the business transaction: takes the key's transaction-scoped advisory
+   * lock and, holding it, inserts the key's row with the response (replacing an expired one).
+   * False when either fails: a duplicate is still in flight (it holds the lock) or has committed
+   * (its row is there); the caller rolls back and tells which. Taking the lock here rather than
+   * first saves a round trip per write; a duplicate in flight merely runs its write to be undone.
+   */
+  async function store(tx: Transaction, key: ScopedKey, fingerprint: string, response: StoredResponse) {
+    const lockName = `${key.scope} ${key.method} ${key.path} ${key.key}`
+    const stored = await rowsOf(
+      tx,
+      sql`with claim as (select pg_try_advisory_xact_lock(${KEY_LOCK_CLASS}::int, hashtext(${lockName})) as locked)
+        insert into idempotency_keys
+          (scope, method, path, key, fingerprint, response_status, response_headers, response_body, expires_at)
+        select ${key.scope}, ${key.method}, ${key.path}, ${key.key}, ${fingerprint}, ${response.status}::int,
+          ${JSON.stringify(response.headers)}::jsonb, ${response.body},
+          now() + make_interval(secs => ${options.ttlSeconds})
+        from claim where claim.locked
+        on conflict (scope, method, path, key) do update set
+          fingerprint = excluded.fingerprint, completed_at = now(), response_status = excluded.response_status,
+          response_headers = excluded.response_headers, response_body = excluded.response_body,
+          expires_at = excluded.expires_at
+        where idempotency_keys.expires_at <= now()
+        returning 1 as stored`,
+    )
+    if (stored.length === 0) throw new NotStored()
+  }
+
+  /** Applies a stored response's headers for this fingerprint; 422 for another fingerprint. */
+  function replay(
+    set: { headers: Record<string, unknown>; status?: number | string },
+    stored: { fingerprint: string; status: number; headers: Record<string, string>; body: string },
+    fingerprint: string,
+  ) {
+    if (stored.fingerprint !== fingerprint) throw reused()
+    replays.inc()
+    Object.assign(set.headers, stored.headers, { 'idempotent-replayed': 'true' })
+    set.status = stored.status
+    return stored
+  }
 
   return new Elysia({ name: 'idempotency' })
     .macro({
@@ -155,144 +207,70 @@ export const idempotency = (options: IdempotencyOptions) => {
           if (principal === undefined) {
             throw new Error('`idempotent` must come after `auth` or `identify` in the route options')
           }
-          const key = request.headers.get('idempotency-key')
-          const claim = key === null ? null : await claimKey(request, key, principal, path, body)
-          if (claim && 'replay' in claim) {
-            replays.inc()
-            Object.assign(set.headers, claim.replay.headers, { 'idempotent-replayed': 'true' })
-            return status(claim.replay.status, claim.replay.body)
+          const header = request.headers.get('idempotency-key')
+          if (header !== null && !KEY_PATTERN.test(header)) {
+            throw new HttpError(
+              400,
+              'invalid_idempotency_key',
+              'Idempotency-Key must be 1 to 255 printable ASCII characters.',
+            )
           }
+          const key: ScopedKey | null =
+            header === null
+              ? null
+              : {
+                  scope: principal ? `user:${principal.user.id}` : 'anonymous',
+                  method: request.method,
+                  path,
+                  key: header,
+                }
+          const fingerprint = key ? fingerprintOf(request.method, path, body) : ''
+          if (key) {
+            const stored = await findStored(key)
+            if (stored) {
+              const { status: code, body: text } = replay(set, stored, fingerprint)
+              return status(code, text)
+            }
+          }
+
           const idempotencyContext: IdempotencyContext = {
             async run(work) {
-              const result = await db
-                .transaction(async (tx) => {
+              let result: Reply<unknown>
+              try {
+                result = await db.transaction(async (tx) => {
                   const answer = await work(tx)
-                  if (claim) {
-                    const headers: Record<string, string> = {
-                      'content-type': 'application/json; charset=utf-8',
-                    }
-                    for (const name of REPLAYED_HEADERS) {
-                      const value = answer.headers?.[name]
-                      if (value) headers[name] = value
-                    }
-                    await complete(tx, claim.claim, {
-                      status: answer.status,
-                      headers,
-                      body: JSON.stringify(answer.body),
-                    })
-                  }
+                  if (key) await store(tx, key, fingerprint, storedFrom(answer))
                   return answer
                 })
-                .catch(async (error: unknown) => {
-                  // A 4xx or 5xx from the work is not stored: release the key before answering.
-                  if (claim) await release(claim.claim)
-                  throw error
-                })
-              if (claim) claim.claim.settled = true
+              } catch (error) {
+                if (!(error instanceof NotStored) || !key) throw error
+                // Committed meanwhile: its response. Otherwise it is still in flight.
+                const stored = await findStored(key)
+                if (!stored) throw inFlight()
+                const { status: code, body: text } = replay(set, stored, fingerprint)
+                // A Response, not the body: the stored bytes go out as they are, unvalidated.
+                return new Response(text, { status: code }) as never
+              }
               set.status = result.status
               Object.assign(set.headers, result.headers)
-              return result.body
+              return result.body as never
             },
           }
           return { idempotency: idempotencyContext }
         },
-        // A failure outside `run` (which releases its own) still frees the key for a retry.
-        async afterResponse({ request }) {
-          const claim = claims.get(request)
-          if (claim) await release(claim).catch(() => {})
-        },
       },
     })
     .as('global')
+}
 
-  async function claimKey(
-    request: Request,
-    key: string,
-    principal: Principal | null,
-    path: string,
-    body: unknown,
-  ): Promise<
-    { claim: Claim } | { replay: { status: number; headers: Record<string, string>; body: string } }
-  > {
-    if (!KEY_PATTERN.test(key)) {
-      throw new HttpError(
-        400,
-        'invalid_idempotency_key',
-        'Idempotency-Key must be 1 to 255 printable ASCII characters.',
-      )
-    }
-    const claim: Claim = {
-      scope: principal ? `user:${principal.user.id}` : 'anonymous',
-      method: request.method,
-      path,
-      key,
-      claimToken: crypto.randomUUID(),
-      settled: false,
-    }
-    const fingerprint = fingerprintOf(request.method, path, body)
-    // One statement claims a new key, replaces an expired one, or takes over a dead claim.
-    const [claimed] = await db
-      .insert(idempotencyKeys)
-      .values({
-        scope: claim.scope,
-        method: claim.method,
-        path: claim.path,
-        key,
-        fingerprint,
-        claimToken: claim.claimToken,
-        expiresAt: sql`now() + make_interval(secs => ${options.ttlSeconds})`,
-      })
-      .onConflictDoUpdate({
-        target: [idempotencyKeys.scope, idempotencyKeys.method, idempotencyKeys.path, idempotencyKeys.key],
-        set: {
-          fingerprint,
-          claimToken: claim.claimToken,
-          claimedAt: sql`now()`,
-          completedAt: null,
-          responseStatus: null,
-          responseHeaders: null,
-          responseBody: null,
-          expiresAt: sql`excluded.expires_at`,
-        },
-        setWhere: sql`${idempotencyKeys.expiresAt} < now() or (${idempotencyKeys.completedAt} is null and ${idempotencyKeys.fingerprint} = excluded.fingerprint and ${idempotencyKeys.claimedAt} < now() - make_interval(secs => ${claimTimeoutSeconds}))`,
-      })
-      .returning({ claimToken: idempotencyKeys.claimToken })
-    if (claimed?.claimToken === claim.claimToken) {
-      claims.set(request, claim)
-      return { claim }
-    }
-
-    const [existing] = await db
-      .select()
-      .from(idempotencyKeys)
-      .where(
-        and(
-          eq(idempotencyKeys.scope, claim.scope),
-          eq(idempotencyKeys.method, claim.method),
-          eq(idempotencyKeys.path, claim.path),
-          eq(idempotencyKeys.key, key),
-        ),
-      )
-    if (existing && existing.fingerprint !== fingerprint) {
-      conflicts.inc({ kind: 'reused' })
-      throw new HttpError(
-        422,
-        'idempotency_key_reused',
-        'This Idempotency-Key was already used with a different request; use a new key for a new request.',
-      )
-    }
-    if (existing?.completedAt && existing.responseStatus !== null && existing.responseBody !== null) {
-      return {
-        replay: {
-          status: existing.responseStatus,
-          headers: existing.responseHeaders ?? {},
-          body: existing.responseBody,
-        },
-      }
-    }
-    conflicts.inc({ kind: 'in_flight' })
-    throw inFlight()
+/** What is kept of an answer: status, JSON body, and the headers worth replaying. */
+function storedFrom(answer: Reply<unknown>): StoredResponse {
+  const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8' }
+  for (const name of REPLAYED_HEADERS) {
+    const value = answer.headers?.[name]
+    if (value) headers[name] = value
   }
+  return { status: answer.status, headers, body: JSON.stringify(answer.body) }
 }
 
 export type IdempotencyPlugin = ReturnType<typeof idempotency>

@@ -17,6 +17,14 @@ const formatLabels = (names: readonly string[], values: readonly string[], extra
   if (extra) pairs.push(extra)
   return pairs.length ? `{${pairs.join(',')}}` : ''
 }
+/** The map key of one series: its label values in declaration order. */
+function seriesKey(names: readonly string[], labels: Record<string, string>): string {
+  let key = ''
+  for (let i = 0; i < names.length; i++)
+    key += i === 0 ? labels[names[i] as string] : `\u0001${labels[names[i] as string]}`
+  return key
+}
+
 const formatNumber = (value: number) =>
   Number.isFinite(value) ? String(value) : value > 0 ? '+Inf' : value < 0 ? '-Inf' : 'NaN'
 
@@ -29,11 +37,10 @@ export class Counter<const L extends string = never> implements Family {
   ) {}
 
   inc(labels: Record<L, string> = {} as Record<L, string>, by = 1): void {
-    const values = this.labelNames.map((name) => labels[name])
-    const key = values.join('\u0001')
+    const key = seriesKey(this.labelNames, labels)
     const entry = this.series.get(key)
     if (entry) entry.value += by
-    else this.series.set(key, { values, value: by })
+    else this.series.set(key, { values: this.labelNames.map((name) => labels[name]), value: by })
   }
 
   /** Declares a series at 0, so that alerts see it before its first increment. */
@@ -43,7 +50,7 @@ export class Counter<const L extends string = never> implements Family {
 
   /** The current value, for tests and the console. */
   get(labels: Record<L, string> = {} as Record<L, string>): number {
-    return this.series.get(this.labelNames.map((name) => labels[name]).join('\u0001'))?.value ?? 0
+    return this.series.get(seriesKey(this.labelNames, labels))?.value ?? 0
   }
 
   render(): string {
@@ -67,17 +74,18 @@ export class Histogram<const L extends string = never> implements Family {
     readonly buckets: readonly number[],
   ) {}
 
+  /** Counts the one bucket `value` falls in; render() adds them up into Prometheus' cumulative `le`. */
   observe(labels: Record<L, string>, value: number): void {
-    const values = this.labelNames.map((name) => labels[name])
-    const key = values.join('\u0001')
+    const key = seriesKey(this.labelNames, labels)
     let entry = this.series.get(key)
     if (!entry) {
+      const values = this.labelNames.map((name) => labels[name])
       entry = { values, counts: this.buckets.map(() => 0), sum: 0, count: 0 }
       this.series.set(key, entry)
     }
-    this.buckets.forEach((bound, i) => {
-      if (value <= bound) entry.counts[i] = (entry.counts[i] ?? 0) + 1
-    })
+    let bucket = 0
+    while (bucket < this.buckets.length && value > (this.buckets[bucket] as number)) bucket++
+    if (bucket < this.buckets.length) entry.counts[bucket] = (entry.counts[bucket] ?? 0) + 1
     entry.sum += value
     entry.count += 1
   }
@@ -85,9 +93,11 @@ export class Histogram<const L extends string = never> implements Family {
   render(): string {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`]
     for (const { values, counts, sum, count } of this.series.values()) {
+      let cumulative = 0
       this.buckets.forEach((bound, i) => {
+        cumulative += counts[i] ?? 0
         lines.push(
-          `${this.name}_bucket${formatLabels(this.labelNames, values, `le="${bound}"`)} ${counts[i]}`,
+          `${this.name}_bucket${formatLabels(this.labelNames, values, `le="${bound}"`)} ${cumulative}`,
         )
       })
       lines.push(`${this.name}_bucket${formatLabels(this.labelNames, values, 'le="+Inf"')} ${count}`)

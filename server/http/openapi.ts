@@ -1,5 +1,6 @@
 import { swagger } from '@elysiajs/swagger'
 import { Elysia } from 'elysia'
+import { pathOf } from './request-id'
 import { CSP_REPORT_PATH } from './security-headers'
 
 /**
@@ -28,7 +29,7 @@ export const SWAGGER_CSP = [
 export const openapi = (info: { version: string }) =>
   new Elysia({ name: 'openapi' })
     .onRequest(({ request, set }) => {
-      if (request.method === 'GET' && new URL(request.url).pathname === '/swagger') {
+      if (request.method === 'GET' && pathOf(request.url) === '/swagger') {
         set.headers['content-security-policy'] = SWAGGER_CSP
         delete set.headers['content-security-policy-report-only']
       }

@@ -5,6 +5,7 @@ import type { DatabaseHandle } from '../../db/client'
 import { clientIpOf } from './client-ip'
 import type { MetricsRegistry } from './metrics'
 import { HttpError } from './problem'
+import { pathOf } from './request-id'
 
 /**
  * CONTRACT §6: fixed windows aligned to the epoch, counted in a store every instance shares
@@ -119,7 +120,7 @@ export const rateLimit = (options: RateLimitOptions) => {
 
   return new Elysia({ name: 'rate-limit' })
     .onRequest(async ({ request, set }) => {
-      const name = policyFor(request.method, new URL(request.url).pathname)
+      const name = policyFor(request.method, pathOf(request.url))
       if (!name) return
       const policy = options.policies[name]
       const at = now()

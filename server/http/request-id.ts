@@ -13,6 +13,17 @@ export interface RequestMeta {
   userId?: string
 }
 
+/**
+ * The path of a request URL, without the query: what `new URL(url).pathname` gives for the URLs
+ * Bun hands us (already normalized), at a fraction of its cost on every request.
+ */
+export function pathOf(url: string): string {
+  const start = url.indexOf('/', url.indexOf('//') + 2)
+  if (start === -1) return '/'
+  const query = url.indexOf('?', start)
+  return query === -1 ? url.slice(start) : url.slice(start, query)
+}
+
 const metas = new WeakMap<Request, RequestMeta>()
 const ACCEPTABLE_ID = /^[A-Za-z0-9._-]{1,128}$/
 

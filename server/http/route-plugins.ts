@@ -16,7 +16,6 @@ export function routePlugins(deps: {
   trustedOrigins: string[]
   registry: MetricsRegistry
   idempotencyTtlSeconds: number
-  idempotencyClaimTimeoutSeconds: number
 }) {
   return new Elysia({ name: 'route-plugins' })
     .use(auth(deps.authenticator, { trustedOrigins: deps.trustedOrigins }))
@@ -25,7 +24,6 @@ export function routePlugins(deps: {
         db: deps.db,
         registry: deps.registry,
         ttlSeconds: deps.idempotencyTtlSeconds,
-        claimTimeoutSeconds: deps.idempotencyClaimTimeoutSeconds,
       }),
     )
     .use(conditional)

@@ -1,6 +1,7 @@
 import { Elysia } from 'elysia'
 import type { MetricsRegistry } from './metrics'
 import { HttpError } from './problem'
+import { pathOf } from './request-id'
 
 /**
  * CONTRACT §9 threat blocking: requests from known scanners and for paths only probes ask for are
@@ -30,7 +31,7 @@ export const threatBlock = (registry: MetricsRegistry) => {
   )
   return new Elysia({ name: 'threat-block' })
     .onRequest(({ request }) => {
-      const reason = threatOf(new URL(request.url).pathname, request.headers.get('user-agent'))
+      const reason = threatOf(pathOf(request.url), request.headers.get('user-agent'))
       if (!reason) return
       blocks.inc({ reason })
       // Probes get the same 404 as any missing path; scanners are told plainly.

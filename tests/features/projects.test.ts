@@ -1,6 +1,6 @@
 import { beforeAll, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
-import { auditLog, projects } from '../../db/schema'
+import { auditLog, projects, users } from '../../db/schema'
 import { describeEachDatabase, type Harness } from '../support/app'
 import { createCallers, createSignedInUser, type TestUser } from '../support/users'
 
@@ -133,6 +133,17 @@ describeEachDatabase('projects', (h) => {
       expect(list.body.items.map((p: { id: string }) => p.id)).toContain(theirs.id)
     }
   })
+
+  test('GET /projects/{id} reads the row with the session: a role change or a revocation bites at once', async () => {
+    const theirs = await create(c.otherUser, { name: 'Read with the session' })
+    const path = `/api/v1/projects/${theirs.id}`
+    const reader = await createSignedInUser(h(), 'staff')
+    expect((await h().call('GET', path, { token: reader.token })).status).toBe(200)
+    await db().update(users).set({ role: 'user' }).where(eq(users.id, reader.id))
+    expectProblem(await h().call('GET', path, { token: reader.token }), 404, 'not_found')
+    expect((await h().call('POST', '/api/v1/auth/logout', { token: reader.token })).status).toBe(204)
+    expectProblem(await h().call('GET', path, { token: reader.token }), 401, 'unauthenticated')
+  }, 30_000)
 
   test('a malformed id in the path is 422 pointing at /params/id', async () => {
     const res = await h().call('GET', '/api/v1/projects/not-a-uuid', { token: c.user.token })

@@ -1,5 +1,5 @@
 import { expect, test } from 'bun:test'
-import { metricFamilies } from '../../server/http/metrics'
+import { MetricsRegistry, metricFamilies } from '../../server/http/metrics'
 import { describeEachDatabase } from '../support/app'
 import { eventually } from '../support/eventually'
 
@@ -41,4 +41,16 @@ describeEachDatabase('metrics', (h) => {
     expect(text).toMatch(/^auth_logins_total\{outcome="wrong_password"\} 0$/m)
     expect(text).toMatch(/^cron_job_runs_total\{job="sessions",outcome="failure"\} 0$/m)
   })
+})
+
+test('CONTRACT §9: histogram buckets are cumulative (le), with +Inf, _sum and _count', () => {
+  const registry = new MetricsRegistry()
+  const histogram = registry.histogram('latency_seconds', 'Latency.', ['route'], [0.1, 1])
+  for (const value of [0.05, 0.1, 0.5, 2]) histogram.observe({ route: '/x' }, value)
+  const lines = registry.render().split('\n')
+  expect(lines).toContain('latency_seconds_bucket{route="/x",le="0.1"} 2')
+  expect(lines).toContain('latency_seconds_bucket{route="/x",le="1"} 3')
+  expect(lines).toContain('latency_seconds_bucket{route="/x",le="+Inf"} 4')
+  expect(lines).toContain('latency_seconds_sum{route="/x"} 2.65')
+  expect(lines).toContain('latency_seconds_count{route="/x"} 4')
 })

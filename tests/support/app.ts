@@ -53,7 +53,7 @@ export interface TestResponse {
  */
 export function describeEachDatabase(
   name: string,
-  suite: (h: () => Harness) => void,
+  suite: (h: () => Harness, kind: DatabaseKind) => void,
   options: { env?: Record<string, string> } = {},
 ): void {
   for (const kind of databaseKinds) {
@@ -103,7 +103,7 @@ export function describeEachDatabase(
       suite(() => {
         if (!harness) throw new Error('the harness is not ready')
         return harness
-      })
+      }, kind)
     })
   }
 }

@@ -2,7 +2,7 @@ import { and, desc, eq, gt, isNull, lt, ne, sql } from 'drizzle-orm'
 import type { Database, Executor } from '../../../db/client'
 import { countAll } from '../../../db/client'
 import { refreshTokens, type SessionKind, userSessions, users } from '../../../db/schema'
-import type { Principal } from '../../http/auth'
+import type { PreloadRequest, Principal } from '../../http/auth'
 import type { MetricsRegistry } from '../../http/metrics'
 import { type PageRequest, page } from '../../http/pagination'
 import { forbidden, HttpError, notFound, unauthenticated } from '../../http/problem'
@@ -219,11 +219,16 @@ export function createAuthService(db: Database, settings: AuthSettings, registry
    * Resolves the caller from a bearer access token or the session cookie. A credential that is
    * present but not valid is an error (401), not an anonymous request.
    */
-  async function authenticate(credential: { bearer?: string; cookie?: string }): Promise<Principal> {
+  async function authenticate(
+    credential: { bearer?: string; cookie?: string },
+    preload?: PreloadRequest,
+  ): Promise<{ principal: Principal; preloaded?: unknown }> {
     const sessionToken =
       credential.bearer !== undefined ? sealer.open(credential.bearer)?.sessionToken : credential.cookie
     if (!sessionToken) throw unauthenticated('The access token is invalid or expired.')
-    const { session, user } = await lucia.validateSession(sha256Hex(sessionToken))
+    // lucia still validates (expiry, sliding extension); a preload needs an adapter of its own.
+    const validator = preload ? createLucia(db, luciaOptions, preload) : lucia
+    const { session, user } = await validator.validateSession(sha256Hex(sessionToken))
     if (!session || !user.is_active) throw unauthenticated('The session has ended; sign in again.')
     if (Date.now() - session.last_used_at.getTime() > TOUCH_INTERVAL_MS) {
       // Concurrent requests all see the stale time; only the first of them writes.
@@ -237,7 +242,7 @@ export function createAuthService(db: Database, settings: AuthSettings, registry
           ),
         )
     }
-    return {
+    const principal: Principal = {
       user: { id: user.id, email: user.email, role: user.role, fullName: user.full_name },
       session: {
         id: session.public_id,
@@ -250,6 +255,7 @@ export function createAuthService(db: Database, settings: AuthSettings, registry
             : null,
       },
     }
+    return preload ? { principal, preloaded: session.preloaded } : { principal }
   }
 
   async function revokeWhere(tx: Executor, where: ReturnType<typeof eq>) {

@@ -3,6 +3,7 @@ import { type Adapter, type DatabaseSession, type DatabaseUser, Lucia, TimeSpan 
 import type { Executor } from '../../../db/client'
 import { prepared } from '../../../db/query'
 import { type Role, type SessionKind, userSessions, users } from '../../../db/schema'
+import type { PreloadRequest } from '../../http/auth'
 
 /**
  * lucia v3 owns the session lifecycle: ids, expiry and its sliding extension, validation, cookies.
@@ -16,6 +17,8 @@ export interface SessionAttributes {
   ip: string | null
   created_at: Date
   last_used_at: Date
+  /** The row a `PreloadRequest` asked for, read with the session (absent without one). */
+  preloaded?: unknown
 }
 
 export interface UserAttributes {
@@ -39,12 +42,38 @@ declare module 'lucia' {
 export const SESSION_COOKIE = 'neoforge_session'
 
 export class DrizzleSessionAdapter implements Adapter {
-  constructor(private readonly db: Executor) {}
+  /** With `preload`, the session lookup also reads that row (a left join on its key). */
+  constructor(
+    private readonly db: Executor,
+    private readonly preload?: PreloadRequest,
+  ) {}
 
-  /** Runs on every authenticated request: built once per database handle. */
+  /** Runs on every authenticated request: each variant is built once per database handle. */
   async getSessionAndUser(sessionId: string): Promise<[DatabaseSession | null, DatabaseUser | null]> {
-    const query = prepared(this.db, 'session_and_user', () =>
-      this.db
+    const { db, preload } = this
+    if (preload) {
+      const name = `session_and_${preload.preload.name}`
+      const { table, key } = preload.preload
+      const query = prepared(db, name, () =>
+        db
+          .select({ session: userSessions, user: users, preloaded: table })
+          .from(userSessions)
+          .innerJoin(users, eq(users.id, userSessions.userId))
+          .leftJoin(table, eq(key, sql.placeholder('key')))
+          .where(
+            and(eq(userSessions.tokenHash, sql.placeholder('tokenHash')), isNull(userSessions.revokedAt)),
+          )
+          .limit(1)
+          .prepare(name),
+      )
+      const [row] = await query.execute({ tokenHash: sessionId, key: preload.key })
+      if (!row) return [null, null]
+      const session = toDatabaseSession(row.session)
+      session.attributes.preloaded = row.preloaded
+      return [session, toDatabaseUser(row.user)]
+    }
+    const query = prepared(db, 'session_and_user', () =>
+      db
         .select({ session: userSessions, user: users })
         .from(userSessions)
         .innerJoin(users, eq(users.id, userSessions.userId))
@@ -138,8 +167,9 @@ function toDatabaseUser(row: typeof users.$inferSelect): DatabaseUser {
 export function createLucia(
   db: Executor,
   options: { sessionTtlDays: number; secureCookies: boolean },
+  preload?: PreloadRequest,
 ): SessionLucia {
-  return new Lucia(new DrizzleSessionAdapter(db), {
+  return new Lucia(new DrizzleSessionAdapter(db, preload), {
     sessionExpiresIn: new TimeSpan(options.sessionTtlDays, 'd'),
     sessionCookie: {
       name: SESSION_COOKIE,

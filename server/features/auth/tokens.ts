@@ -29,8 +29,22 @@ export interface AccessTokenSealer {
   open(accessToken: string, now?: number): AccessTokenContent | null
 }
 
+/** How many opened access tokens a process remembers (a few MB at most). */
+const OPENED_CACHE_SIZE = 10_000
+
 export function accessTokenSealer(appSecret: string): AccessTokenSealer {
   const key = createHash('sha256').update(`neoforge:access-token:v1:${appSecret}`).digest()
+  /**
+   * Opening is a pure function of the token under this key, and a client sends the same token on
+   * every request for up to 15 minutes, twice per request (rate limiter, then authentication): the
+   * decryption is done once per token. Only the seal's content is remembered; the expiry is checked
+   * on every call and the session behind it is still validated in the database on every request.
+   */
+  const opened = new Map<string, { content: AccessTokenContent; expiresAtMs: number }>()
+  const remember = (token: string, content: AccessTokenContent, expiresAtMs: number) => {
+    if (opened.size >= OPENED_CACHE_SIZE) opened.delete(opened.keys().next().value as string)
+    opened.set(token, { content, expiresAtMs })
+  }
   return {
     seal({ sessionToken, userId }, expiresAt) {
       const iv = randomBytes(12)
@@ -40,6 +54,8 @@ export function accessTokenSealer(appSecret: string): AccessTokenSealer {
       return ACCESS_PREFIX + sealed.toString('base64url')
     },
     open(accessToken, now = Date.now()) {
+      const known = opened.get(accessToken)
+      if (known) return known.expiresAtMs > now ? known.content : null
       if (!accessToken.startsWith(ACCESS_PREFIX) || accessToken.length > 512) return null
       const encoded = accessToken.slice(ACCESS_PREFIX.length)
       const sealed = Buffer.from(encoded, 'base64url')
@@ -54,8 +70,11 @@ export function accessTokenSealer(appSecret: string): AccessTokenSealer {
           decipher.final(),
         ]).toString()
         const [expiry, userId, sessionToken] = plain.split('.')
-        if (!userId || !sessionToken || !(Number(expiry) * 1000 > now)) return null
-        return { sessionToken, userId }
+        const expiresAtMs = Number(expiry) * 1000
+        if (!userId || !sessionToken || !(expiresAtMs > now)) return null
+        const content = { sessionToken, userId }
+        remember(accessToken, content, expiresAtMs)
+        return content
       } catch {
         return null
       }

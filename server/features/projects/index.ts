@@ -1,12 +1,28 @@
 import { Elysia } from 'elysia'
-import { actorOf } from '../../http/auth'
+import { projects } from '../../../db/schema'
+import { actorOf, preload } from '../../http/auth'
 import { ifMatchOf, itemEtag } from '../../http/conditional'
 import { reply } from '../../http/idempotency'
 import { pageRequest, respondWithPage } from '../../http/pagination'
 import { problems } from '../../http/problem'
 import type { FeatureDeps } from '../deps'
 import { ProjectModel, toProjectView } from './model'
-import { createProject, deleteProject, getProject, listProjects, updateProject } from './service'
+import {
+  createProject,
+  deleteProject,
+  listProjects,
+  type ProjectRow,
+  updateProject,
+  visibleProject,
+} from './service'
+
+/** `GET /projects/{id}` reads its row with the session lookup: one round trip per request. */
+const projectById = preload<ProjectRow>(
+  'project_by_id',
+  projects,
+  projects.id,
+  ({ params }) => params.id ?? '',
+)
 
 /**
  * CONTRACT §8 Projects: owner-scoped (staff and admin see all); another user's project is 404.
@@ -55,13 +71,13 @@ export const projectsRoutes = (deps: FeatureDeps) =>
     )
     .get(
       '/:id',
-      async ({ principal, params, set }) => {
-        const row = await getProject(deps.db, actorOf(principal), params.id)
+      async ({ principal, preloaded, set }) => {
+        const row = visibleProject(actorOf(principal), projectById.row(preloaded))
         set.headers.etag = itemEtag(row.version)
         return toProjectView(row)
       },
       {
-        auth: true,
+        auth: { preload: projectById },
         params: ProjectModel.params,
         response: { 200: ProjectModel.project, ...problems(401, 404, 422) },
         detail: { summary: 'One project (others’ projects are 404 to users)' },

@@ -1,7 +1,7 @@
 import { asc, desc, eq, sql } from 'drizzle-orm'
 import type { Executor, Transaction } from '../../../db/client'
 import { countAll } from '../../../db/client'
-import { bumpVersion } from '../../../db/query'
+import { bumpVersion, prepared } from '../../../db/query'
 import { type ServiceStatus, services, statusEvents } from '../../../db/schema'
 import { type PageRequest, page } from '../../http/pagination'
 import { notFound } from '../../http/problem'
@@ -128,7 +128,9 @@ export async function getService(db: Executor, service: string) {
 
 /** The overall status is the worst service's; `reasons` names the services that set it. */
 export async function getSummary(db: Executor): Promise<StatusModel.Summary> {
-  const rows = await db.select().from(services).orderBy(asc(services.service))
+  const rows = await prepared(db, 'services_all', () =>
+    db.select().from(services).orderBy(asc(services.service)).prepare('services_all'),
+  ).execute()
   const overall = worstStatus(rows.map((row) => row.status))
   const updatedAt = rows.reduce<Date | null>(
     (latest, row) => (latest === null || row.updatedAt > latest ? row.updatedAt : latest),

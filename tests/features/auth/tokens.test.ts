@@ -24,6 +24,16 @@ describe('access token seal', () => {
     }
   })
 
+  test('§7 an opened token is remembered, but never past its expiry', () => {
+    const sealed = content()
+    const token = sealer.seal(sealed, inAMinute())
+    expect(sealer.open(token)).toEqual(sealed)
+    // The second opening comes from memory; the expiry is still checked against the clock.
+    expect(sealer.open(token)).toEqual(sealed)
+    expect(sealer.open(token, Date.now() + 61_000)).toBeNull()
+    expect(sealer.open(token)).toEqual(sealed)
+  })
+
   test('§7 another secret cannot open the token', () => {
     const token = sealer.seal(content(), inAMinute())
     expect(accessTokenSealer('another-secret-that-is-32-characters-long').open(token)).toBeNull()
