@@ -72,9 +72,21 @@ try {
       query: `select * from projects where owner_id = '${ownerId}' order by created_at desc, id desc ${PAGE}`,
     },
     {
-      endpoint: 'GET /projects count (a user)',
-      note: 'projects_owner_created_idx (index-only count)',
-      query: `select count(*) from projects where owner_id = '${ownerId}'`,
+      endpoint: 'GET /projects total (a user: list_counts)',
+      note: 'list_counts_scope_slot_pk: at most 64 slot rows of the owner’s scope',
+      query: `select coalesce(sum(n), 0) from list_counts where scope = 'projects:owner:${ownerId}'`,
+    },
+    {
+      endpoint: 'GET /projects next page (Link after=, a user)',
+      note: 'projects_owner_created_idx: a range from the boundary row (found by projects_pkey)',
+      query: `select * from projects where owner_id = '${ownerId}' and (created_at, id) < (select created_at, id from projects
+              where id = (select id from projects where owner_id = '${ownerId}' order by created_at desc, id desc offset 5000 limit 1)
+              and owner_id = '${ownerId}') order by created_at desc, id desc limit 20`,
+    },
+    {
+      endpoint: 'GET /projects last page (a user: read backwards)',
+      note: 'projects_owner_created_idx, scanned backwards',
+      query: `select * from projects where owner_id = '${ownerId}' order by created_at asc, id asc limit 20`,
     },
     {
       endpoint: 'GET /projects (staff: all, newest first)',
@@ -113,9 +125,14 @@ try {
               join users u on u.id = p.author_id where p.status = 'published' order by p.created_at desc, p.id desc ${PAGE}`,
     },
     {
-      endpoint: 'GET /community/posts count (public)',
-      note: 'community_posts_status_created_idx (index-only count)',
-      query: `select count(*) from community_posts where status = 'published'`,
+      endpoint: 'GET /community/posts total (public: list_counts)',
+      note: 'list_counts_scope_slot_pk',
+      query: `select coalesce(sum(n), 0) from list_counts where scope = 'posts:status:published'`,
+    },
+    {
+      endpoint: 'GET /community/posts?q=… total (a search counts its matches)',
+      note: 'community_posts_title_trgm_idx',
+      query: `select count(*) from community_posts where status = 'published' and lower(title) like '%abc1%' escape '\\'`,
     },
     {
       endpoint: 'GET /community/posts?reported=true (staff)',
@@ -159,14 +176,23 @@ try {
       query: `select * from user_sessions s join users u on u.id = s.user_id
               where s.token_hash = (select token_hash from user_sessions limit 1) and s.revoked_at is null limit 1`,
     },
+    {
+      endpoint: 'GET /projects/{id}: the session with its project (preload)',
+      note: 'user_sessions_token_hash_key, users_pkey, projects_pkey',
+      query: `select * from user_sessions s join users u on u.id = s.user_id
+              left join projects p on p.id = (select id from projects limit 1)
+              where s.token_hash = (select token_hash from user_sessions limit 1) and s.revoked_at is null limit 1`,
+    },
   ]
 
   const [{ version }] = (await sql`select version()`) as unknown as [{ version: string }]
   const out: string[] = [
     '# Database: lists, queries and indexes',
     '',
-    'Every list endpoint runs one page query (`… order by <sort>, id limit $page_size offset $offset`) and',
-    'one `count(*)` with the same filter. The indexes are declared in `db/schema.ts` (the single source of',
+    'Every list endpoint reads one page (`… order by <sort>, id limit $page_size`, by `offset`, by a seek',
+    'from the item a `Link` names, or backwards from the end; `readPage` in `server/http/pagination.ts`) and',
+    'its total: a sum over `list_counts` for the default lists (kept by triggers, migration 0007), else a',
+    '`count(*)` with the same filter. The indexes are declared in `db/schema.ts` (the single source of',
     'truth) and created by the committed migrations. Below: each hot query as the services build it,',
     `the index that serves it, and \`EXPLAIN (ANALYZE, BUFFERS)\` taken on ${version.split(',')[0]} with`,
     `${ROWS.toLocaleString('en')} rows in each table (\`bun bench/explain.ts --rows ${ROWS}\`, which regenerates this file).`,
@@ -200,8 +226,16 @@ try {
   }
   out.push(
     '',
-    'Deep pages (`offset` in the hundreds of thousands) and exact counts over a million rows are',
-    'discussed in [performance.md](performance.md).',
+    '`list_counts` holds one row per scope and slot: a writing transaction adds its net change to slot',
+    '`txid % 64` of each scope it touches (`projects`, `projects:owner:<id>`, `posts`, `posts:status:<s>`),',
+    'so concurrent writers of one scope rarely wait on each other, and a total is the sum of its slots.',
+    'The triggers are statement-level with transition tables, so a bulk insert of a million rows adds',
+    'one row per scope; an update that moves no row between scopes writes nothing. To check for drift',
+    '(there is none unless someone disables the triggers), compare',
+    '`select scope, sum(n) from list_counts group by scope` with the `count(*)` of each scope.',
+    '',
+    'Lists at a million rows, deep pages and the count strategies are measured in',
+    '[performance.md](performance.md#lists-at-a-million-rows).',
     '',
     '## Plans',
     '',

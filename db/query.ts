@@ -1,5 +1,7 @@
-import { type SQL, sql } from 'drizzle-orm'
+import { eq, type SQL, sql } from 'drizzle-orm'
 import type { AnyPgColumn } from 'drizzle-orm/pg-core'
+import type { Executor } from './client'
+import { listCounts } from './schema'
 
 /**
  * Case-insensitive substring match that is safe for any text: `%`, `_` and `\` in the search are
@@ -35,4 +37,17 @@ export function prepared<P>(db: object, name: string, build: () => P): P {
     queries.set(name, query)
   }
   return query
+}
+
+/** The exact total of a counted list scope (`countScopes`): a sum over at most 64 slot rows. */
+export async function countedTotal(db: Executor, scope: string): Promise<number> {
+  const query = prepared(db, 'list_count', () =>
+    db
+      .select({ total: sql<number>`coalesce(sum(${listCounts.n}), 0)`.mapWith(Number) })
+      .from(listCounts)
+      .where(eq(listCounts.scope, sql.placeholder('scope')))
+      .prepare('list_count'),
+  )
+  const [row] = await query.execute({ scope })
+  return row?.total ?? 0
 }

@@ -8,6 +8,7 @@ import {
   jsonb,
   pgTable,
   primaryKey,
+  smallint,
   text,
   timestamp,
   uniqueIndex,
@@ -348,6 +349,33 @@ export const idempotencyKeys = pgTable(
     index('idempotency_keys_expires_idx').on(table.expiresAt),
   ],
 )
+
+/**
+ * Exact totals of the default lists (CONTRACT §3), so that a page's `total` reads a few rows
+ * instead of counting the table. Statement-level triggers on `projects` and `community_posts`
+ * (migration 0007) add each statement's net change in the same transaction as the rows. A scope's
+ * total is the sum of its slots: each writing transaction adds to slot `txid % 64`, so concurrent
+ * writers of one scope seldom queue on the same row lock.
+ *
+ * Scopes: `projects`, `projects:owner:<user id>`, `posts`, `posts:status:<status>`.
+ */
+export const listCounts = pgTable(
+  'list_counts',
+  {
+    scope: text('scope').notNull(),
+    slot: smallint('slot').notNull(),
+    n: bigint('n', { mode: 'number' }).notNull(),
+  },
+  (table) => [primaryKey({ columns: [table.scope, table.slot] })],
+)
+
+/** The scopes the triggers of migration 0007 keep, by name. */
+export const countScopes = {
+  projects: 'projects',
+  projectsOf: (ownerId: string) => `projects:owner:${ownerId}`,
+  posts: 'posts',
+  postsIn: (status: PostStatus) => `posts:status:${status}`,
+}
 
 /** Fixed-window request counters shared by every instance (CONTRACT §6). */
 export const rateLimitCounters = pgTable(

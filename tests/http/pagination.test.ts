@@ -13,6 +13,7 @@ import {
   pageQuery,
   pageRequest,
   respondWithPage,
+  seekQuery,
   sortQuery,
 } from '../../server/http/pagination'
 import { requestId } from '../../server/http/request-id'
@@ -123,6 +124,25 @@ describe('§3 RFC 8288 Link header', () => {
     }
   })
 
+  test('with item ids, next seeks after the last item and prev before the first; first and last never seek', () => {
+    const result = { ...pageOf(3, 2, 9), items: [{ id: 'e' }, { id: 'f' }] }
+    const links = parseLinks(linkHeader(`${url}&after=d`, result, { first: 'e', last: 'f' }))
+    const params = (rel: string) => new URL(links[rel] as string, 'http://x').searchParams
+    expect(params('next').get('after')).toBe('f')
+    expect(params('next').get('before')).toBeNull()
+    expect(params('next').get('page')).toBe('4')
+    expect(params('prev').get('before')).toBe('e')
+    expect(params('prev').get('after')).toBeNull()
+    expect(params('prev').get('page')).toBe('2')
+    for (const rel of ['first', 'last']) {
+      expect(params(rel).get('after')).toBeNull()
+      expect(params(rel).get('before')).toBeNull()
+    }
+    // Page 1 is as cheap as any seek: prev from page 2 is a plain page=1.
+    const second = parseLinks(linkHeader(url, pageOf(2, 2, 9), { first: 'c', last: 'd' }))
+    expect(new URL(second.prev as string, 'http://x').searchParams.get('before')).toBeNull()
+  })
+
   test('respondWithPage sets Link and returns the page as it is', () => {
     const set = { headers: {} as Record<string, unknown> }
     const result = pageOf(1, 2, 5)
@@ -157,7 +177,13 @@ describe('§3 invalid page, page_size and sort are 422 problems', () => {
     .get(
       '/things',
       ({ query, request, set }) => respondWithPage({ request, set }, page([], 0, pageRequest(query))),
-      { query: t.Object({ ...pageQuery, sort: sortQuery(['name', 'created_at']) }) },
+      {
+        query: t.Object({
+          ...pageQuery,
+          ...seekQuery((options) => t.String({ format: 'uuid', ...options })),
+          sort: sortQuery(['name', 'created_at']),
+        }),
+      },
     )
   const get = async (query: string) => {
     const response = await app.handle(new Request(`http://neoforge.test/things?${query}`))
@@ -173,6 +199,7 @@ describe('§3 invalid page, page_size and sort are 422 problems', () => {
       'page_size=100',
       'sort=name',
       'sort=-created_at',
+      `after=${crypto.randomUUID()}`,
     ]) {
       const res = await get(query)
       expect(res.status).toBe(200)
@@ -194,6 +221,9 @@ describe('§3 invalid page, page_size and sort are 422 problems', () => {
     ['page_size=', '/query/page_size'],
     ['sort=bogus', '/query/sort'],
     ['sort=--name', '/query/sort'],
+    ['after=not-a-uuid', '/query/after'],
+    ['before=7', '/query/before'],
+    [`after=${crypto.randomUUID()}&before=${crypto.randomUUID()}`, '/query/before'],
   ] as const) {
     test(`${query} is 422 validation_failed pointing at ${pointer}`, async () => {
       const res = await get(query)

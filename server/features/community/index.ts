@@ -47,6 +47,7 @@ export const communityRoutes = (deps: FeatureDeps) =>
         respondWithPage(
           { request, set },
           await listPosts(deps.db, viewerOf(principal), query, pageRequest(query)),
+          (post) => post.id,
         ),
       {
         identify: true,

@@ -1,5 +1,5 @@
 import { t } from 'elysia'
-import { pageOf, pageQuery } from '../../http/pagination'
+import { pageOf, pageQuery, seekQuery } from '../../http/pagination'
 
 /**
  * `t.UnionEnum` carries `default: <first value>`, which Elysia fills in for a missing optional
@@ -56,6 +56,7 @@ export namespace CommunityModel {
   export const listQuery = t.Object(
     {
       ...pageQuery,
+      ...seekQuery((options) => t.Integer({ minimum: 1, maximum: 2_147_483_647, ...options })),
       q: t.Optional(
         t.String({ minLength: 1, maxLength: 200, description: 'Case-insensitive search in titles.' }),
       ),

@@ -2,11 +2,18 @@ import { and, eq, gt, type SQL, sql } from 'drizzle-orm'
 import type { PgUpdateSetSource } from 'drizzle-orm/pg-core'
 import type { Executor, Transaction } from '../../../db/client'
 import { countAll } from '../../../db/client'
-import { bumpVersion, containsText } from '../../../db/query'
-import { communityPosts, type PostStatus, postReports, type Role, users } from '../../../db/schema'
+import { bumpVersion, containsText, countedTotal } from '../../../db/query'
+import {
+  communityPosts,
+  countScopes,
+  type PostStatus,
+  postReports,
+  type Role,
+  users,
+} from '../../../db/schema'
 import { hasRole } from '../../http/auth'
 import { assertIfMatch, type IfMatch } from '../../http/conditional'
-import { orderBy, type PageRequest, page } from '../../http/pagination'
+import { listOrder, type PageRequest, readPage } from '../../http/pagination'
 import { conflict, type FieldError, forbidden, notFound, validationFailed } from '../../http/problem'
 import { recordAudit, target } from '../audit/service'
 import type { CommunityModel } from './model'
@@ -105,7 +112,12 @@ export async function listPosts(
   request: PageRequest,
 ) {
   const conditions: (SQL | undefined)[] = []
+  // The totals of a status, or of every post, are counted; other filters count their matches.
+  let counted: string | null = null
   if (isStaff(viewer)) {
+    if (query.reported === undefined) {
+      counted = query.status !== undefined ? countScopes.postsIn(query.status) : countScopes.posts
+    }
     if (query.status !== undefined) conditions.push(eq(communityPosts.status, query.status))
     if (query.reported !== undefined)
       conditions.push(query.reported ? gt(communityPosts.reportCount, 0) : eq(communityPosts.reportCount, 0))
@@ -117,35 +129,34 @@ export async function listPosts(
       errors.push({ pointer: '/query/reported', detail: 'Only staff may filter reported posts.' })
     if (errors.length > 0) throw validationFailed(errors)
     conditions.push(eq(communityPosts.status, 'published'))
+    counted = countScopes.postsIn('published')
   }
   if (query.q !== undefined) conditions.push(containsText(communityPosts.title, query.q))
   if (query.author_id !== undefined) conditions.push(eq(communityPosts.authorId, query.author_id))
+  if (query.q !== undefined || query.author_id !== undefined) counted = null
   const where = and(...conditions)
 
-  const [rows, [counted]] = await Promise.all([
-    selectPosts(db)
-      .where(where)
-      .orderBy(
-        ...orderBy(
-          query.sort,
-          {
-            created_at: communityPosts.createdAt,
-            updated_at: communityPosts.updatedAt,
-            report_count: communityPosts.reportCount,
-          },
-          '-created_at',
-          communityPosts.id,
-        ),
-      )
-      .limit(request.pageSize)
-      .offset(request.offset),
-    db.select({ total: countAll }).from(communityPosts).where(where),
-  ])
-  return page(
-    rows.map((row) => toPostView(row.post, row.authorName)),
-    counted?.total ?? 0,
-    request,
-  )
+  const result = await readPage<{ post: PostRow; authorName: string }>(request, {
+    db,
+    select: () => selectPosts(db).$dynamic(),
+    table: communityPosts,
+    where,
+    order: listOrder(
+      query.sort,
+      {
+        created_at: communityPosts.createdAt,
+        updated_at: communityPosts.updatedAt,
+        report_count: communityPosts.reportCount,
+      },
+      '-created_at',
+      communityPosts.id,
+    ),
+    total: async () =>
+      counted
+        ? countedTotal(db, counted)
+        : ((await db.select({ total: countAll }).from(communityPosts).where(where))[0]?.total ?? 0),
+  })
+  return { ...result, items: result.items.map((row) => toPostView(row.post, row.authorName)) }
 }
 
 export async function getPost(db: Executor, viewer: Viewer | null, id: number): Promise<VersionedPost> {

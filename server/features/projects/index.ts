@@ -39,7 +39,11 @@ export const projectsRoutes = (deps: FeatureDeps) =>
           { q: query.q, ownerId: query.owner_id, sort: query.sort },
           pageRequest(query),
         )
-        return respondWithPage({ request, set }, { ...result, items: result.items.map(toProjectView) })
+        return respondWithPage(
+          { request, set },
+          { ...result, items: result.items.map(toProjectView) },
+          (project) => project.id,
+        )
       },
       {
         auth: true,

@@ -1,6 +1,6 @@
 import { t } from 'elysia'
 import type { projects } from '../../../db/schema'
-import { pageOf, pageQuery, sortQuery } from '../../http/pagination'
+import { pageOf, pageQuery, seekQuery, sortQuery } from '../../http/pagination'
 
 /**
  * Elysia's `t.UnionEnum` carries `default: <first value>`, and Elysia fills defaults in for absent
@@ -48,6 +48,7 @@ export namespace ProjectModel {
   export const listQuery = t.Object(
     {
       ...pageQuery,
+      ...seekQuery((options) => t.String({ format: 'uuid', ...options })),
       q: t.Optional(
         t.String({ minLength: 1, maxLength: 200, description: 'Case-insensitive substring of the name.' }),
       ),

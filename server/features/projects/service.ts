@@ -1,11 +1,11 @@
 import { and, eq } from 'drizzle-orm'
 import type { Executor } from '../../../db/client'
 import { countAll } from '../../../db/client'
-import { bumpVersion, containsText } from '../../../db/query'
-import { projects } from '../../../db/schema'
+import { bumpVersion, containsText, countedTotal } from '../../../db/query'
+import { countScopes, projects } from '../../../db/schema'
 import { type Actor, hasRole } from '../../http/auth'
 import { assertIfMatch, type IfMatch } from '../../http/conditional'
-import { orderBy, type PageRequest, page } from '../../http/pagination'
+import { listOrder, type PageRequest, readPage } from '../../http/pagination'
 import { notFound, validationFailed } from '../../http/problem'
 import { recordAudit, target } from '../audit/service'
 
@@ -37,23 +37,30 @@ export async function listProjects(
     filters.ownerId !== undefined ? eq(projects.ownerId, filters.ownerId) : undefined,
     filters.q !== undefined ? containsText(projects.name, filters.q) : undefined,
   )
-  const order = orderBy(
-    filters.sort,
-    { created_at: projects.createdAt, updated_at: projects.updatedAt, name: projects.name },
-    '-created_at',
-    projects.id,
-  )
-  const [rows, [counted]] = await Promise.all([
-    db
-      .select()
-      .from(projects)
-      .where(where)
-      .orderBy(...order)
-      .limit(request.pageSize)
-      .offset(request.offset),
-    db.select({ total: countAll }).from(projects).where(where),
-  ])
-  return page(rows, counted?.total ?? 0, request)
+  // Without a search the list is one owner's projects or all of them: both totals are counted.
+  const ownerScope = hasRole(actor.role, 'staff') ? filters.ownerId : actor.id
+  const counted =
+    filters.q !== undefined
+      ? null
+      : ownerScope !== undefined
+        ? countScopes.projectsOf(ownerScope)
+        : countScopes.projects
+  return readPage<ProjectRow>(request, {
+    db,
+    select: () => db.select().from(projects).$dynamic(),
+    table: projects,
+    where,
+    order: listOrder(
+      filters.sort,
+      { created_at: projects.createdAt, updated_at: projects.updatedAt, name: projects.name },
+      '-created_at',
+      projects.id,
+    ),
+    total: async () =>
+      counted
+        ? countedTotal(db, counted)
+        : ((await db.select({ total: countAll }).from(projects).where(where))[0]?.total ?? 0),
+  })
 }
 
 /**
