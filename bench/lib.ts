@@ -103,12 +103,29 @@ export async function seedStatus(sql: postgres.Sql): Promise<void> {
   }
 }
 
-/** The usual seed of bench/run.ts: a user, 1,000 projects, 1,000 published posts, 4 services. */
+/**
+ * A day's worth of other callers' stored Idempotency-Key responses. A production table is never
+ * empty; an empty one, analyzed as empty, leaves PostgreSQL's cached generic plan for the key
+ * lookup a sequential scan until autovacuum next analyzes it, which W4 would fill in seconds.
+ */
+export async function seedIdempotencyKeys(sql: postgres.Sql, count: number): Promise<void> {
+  await sql`
+    insert into idempotency_keys (scope, method, path, key, fingerprint, response_status, response_headers, response_body, expires_at)
+    select 'user:' || gen_random_uuid(), 'POST', '/api/v1/projects', 'seeded-' || g, md5(g::text), 201,
+           '{"content-type":"application/json; charset=utf-8"}', '{}', now() + interval '1 day'
+    from generate_series(1, ${count}::int) g`
+}
+
+/**
+ * The usual seed of bench/run.ts: a user, 1,000 projects, 1,000 published posts, 4 services,
+ * 10,000 stored idempotency keys of other callers.
+ */
 export async function seedStandard(sql: postgres.Sql): Promise<{ projectId: string }> {
   await seedUser(sql)
   await seedProjects(sql, 1000)
   await seedPosts(sql, 1000)
   await seedStatus(sql)
+  await seedIdempotencyKeys(sql, 10_000)
   await sql`vacuum analyze`
   const [row] = await sql<{ id: string }[]>`select id from projects order by created_at desc limit 1`
   if (!row) throw new Error('seeding left no project')
