@@ -19,6 +19,8 @@ export const PG_SERVER_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@12
 export const APP_SECRET = 'bench-secret-that-is-long-enough-for-production-0123456789'
 export const BENCH_EMAIL = 'bench@neoforge.test'
 export const BENCH_PASSWORD = 'bench-password-0123'
+/** The body every create workload posts (W4, W5, the baseline's bare insert). */
+export const BENCH_PROJECT_BODY = JSON.stringify({ name: 'bench project', description: 'created under load' })
 export const BENCH_USER_ID = '00000000-0000-4000-8000-00000000b0b0'
 
 // ---------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@ import { mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import {
   BENCH_DIR,
+  BENCH_PROJECT_BODY,
   createBenchDatabase,
   login,
   machineLoad,
@@ -104,8 +105,7 @@ function summarize(profile: CpuProfile) {
   }
 }
 
-const projectBody = JSON.stringify({ name: 'bench project', description: 'created under load' })
-const post = { BENCH_METHOD: 'POST', BENCH_BODY: projectBody }
+const post = { BENCH_METHOD: 'POST', BENCH_BODY: BENCH_PROJECT_BODY }
 const paths: Record<
   string,
   (projectId: string) => {

@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs'
 import {
+  BENCH_PROJECT_BODY,
   type BenchDatabase,
   type ChildServer,
   cpuSeconds,
@@ -89,7 +90,6 @@ interface Workload {
 }
 
 const bearer = (ctx: Context) => ({ BENCH_TOKEN: ctx.token })
-const projectBody = JSON.stringify({ name: 'bench project', description: 'created under load' })
 
 async function expectStatus(
   label: string,
@@ -168,7 +168,7 @@ const workloads: Workload[] = [
     env: (ctx, phase) => ({
       ...bearer(ctx),
       BENCH_METHOD: 'POST',
-      BENCH_BODY: projectBody,
+      BENCH_BODY: BENCH_PROJECT_BODY,
       BENCH_KEY_PREFIX: `${ctx.runId}-${phase}`,
     }),
     probe: (ctx) =>
@@ -181,14 +181,14 @@ const workloads: Workload[] = [
             'content-type': 'application/json',
             'idempotency-key': `${ctx.runId}-probe-w4`,
           },
-          body: projectBody,
+          body: BENCH_PROJECT_BODY,
         }),
         201,
       ),
     baseline: {
       id: 'base insert',
       url: (ctx) => `${ctx.baseline.url}/insert`,
-      env: () => ({ BENCH_METHOD: 'POST', BENCH_BODY: projectBody }),
+      env: () => ({ BENCH_METHOD: 'POST', BENCH_BODY: BENCH_PROJECT_BODY }),
     },
     target: { of: 'base insert', min: 0.5 },
   },
@@ -201,7 +201,7 @@ const workloads: Workload[] = [
     env: (ctx) => ({
       ...bearer(ctx),
       BENCH_METHOD: 'POST',
-      BENCH_BODY: projectBody,
+      BENCH_BODY: BENCH_PROJECT_BODY,
       BENCH_IDEMPOTENCY_KEY: `${ctx.runId}-replayed`,
     }),
     async probe(ctx) {
@@ -213,7 +213,7 @@ const workloads: Workload[] = [
             'content-type': 'application/json',
             'idempotency-key': `${ctx.runId}-replayed`,
           },
-          body: projectBody,
+          body: BENCH_PROJECT_BODY,
         })
       await expectStatus('W5 first use', send(), 201)
       await expectStatus('W5 replay', send(), 201, (res) =>

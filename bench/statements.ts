@@ -1,4 +1,5 @@
 import {
+  BENCH_PROJECT_BODY,
   BENCH_USER_ID,
   createBenchDatabase,
   login,
@@ -22,7 +23,6 @@ import { startWireCounter } from './pg-wire-counter'
 const args = process.argv.slice(2)
 const N = Number(args.find((arg) => arg.startsWith('--requests='))?.slice(11) ?? 200)
 const showSql = args.includes('--sql')
-const projectBody = JSON.stringify({ name: 'bench project', description: 'created under load' })
 
 interface Row {
   id: string
@@ -80,7 +80,7 @@ await withCleanup(async (defer) => {
         fetch(`${app.url}/api/v1/projects`, {
           method: 'POST',
           headers: { ...auth, ...json, 'idempotency-key': `stmt-${Date.now()}-${++key}` },
-          body: projectBody,
+          body: BENCH_PROJECT_BODY,
         }),
     },
     {
@@ -91,7 +91,7 @@ await withCleanup(async (defer) => {
         fetch(`${app.url}/api/v1/projects`, {
           method: 'POST',
           headers: { ...auth, ...json, 'idempotency-key': 'stmt-replayed' },
-          body: projectBody,
+          body: BENCH_PROJECT_BODY,
         }),
     },
     { id: 'W6', app: 'neoforge', expect: 200, request: () => fetch(`${app.url}/api/v1/status`) },
@@ -114,7 +114,8 @@ await withCleanup(async (defer) => {
       id: 'base insert',
       app: 'neoforge-baseline',
       expect: 201,
-      request: () => fetch(`${baseline.url}/insert`, { method: 'POST', headers: json, body: projectBody }),
+      request: () =>
+        fetch(`${baseline.url}/insert`, { method: 'POST', headers: json, body: BENCH_PROJECT_BODY }),
     },
     {
       id: 'base W1 unprepared',

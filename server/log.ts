@@ -35,17 +35,12 @@ export function batchedStdout(): (line: string) => void {
 }
 
 export function createLogger(level: LogLevel, write: (line: string) => void = batchedStdout()): Logger {
+  const enabled = (at: Exclude<LogLevel, 'silent'>) => rank[at] >= rank[level]
   const emit = (at: Exclude<LogLevel, 'silent'>) => (msg: string, fields?: Record<string, unknown>) => {
-    if (rank[at] < rank[level]) return
+    if (!enabled(at)) return
     write(`${JSON.stringify({ level: at, time: new Date().toISOString(), msg, ...fields })}\n`)
   }
-  return {
-    debug: emit('debug'),
-    info: emit('info'),
-    warn: emit('warn'),
-    error: emit('error'),
-    enabled: (at) => rank[at] >= rank[level],
-  }
+  return { debug: emit('debug'), info: emit('info'), warn: emit('warn'), error: emit('error'), enabled }
 }
 
 /** Error fields for a log line: the stack stays in the log, never in a response. */

@@ -61,7 +61,10 @@ const KEY_PATTERN = /^[\x20-\x7e]{1,255}$/
 /** The only response headers worth replaying; the rest (request id, rate limits) are per request. */
 const REPLAYED_HEADERS = ['location', 'etag', 'content-type'] as const
 /** Advisory-lock class (first key) of in-flight idempotency keys; the second is the key's hash. */
-const KEY_LOCK_CLASS = 0x4944 // "ID"
+export const KEY_LOCK_CLASS = 0x4944 // "ID"
+
+/** The text whose `hashtext` is the second key of a scoped key's advisory lock. */
+export const keyLockName = (key: ScopedKey) => `${key.scope} ${key.method} ${key.path} ${key.key}`
 
 /** JSON with object keys sorted at every depth, so `{"a":1,"b":2}` and `{ "b": 2, "a": 1 }` agree. */
 export function canonicalJson(value: unknown): string {
@@ -83,7 +86,7 @@ export function fingerprintOf(method: string, path: string, body: unknown): stri
 }
 
 /** A key as §5 scopes it: the caller, the method and the path. */
-interface ScopedKey {
+export interface ScopedKey {
   scope: string
   method: string
   path: string
@@ -160,15 +163,14 @@ export const idempotency = (options: IdempotencyOptions) => {
   /**
    * The last statement of the business transaction: takes the key's transaction-scoped advisory
    * lock and, holding it, inserts the key's row with the response (replacing an expired one).
-   * False when either fails: a duplicate is still in flight (it holds the lock) or has committed
-   * (its row is there); the caller rolls back and tells which. Taking the lock here rather than
-   * first saves a round trip per write; a duplicate in flight merely runs its write to be undone.
+   * Throws `NotStored` when either fails: a duplicate is still in flight (it holds the lock) or has
+   * committed (its row is there); the caller rolls back and tells which. Taking the lock here rather
+   * than first saves a round trip per write; a duplicate in flight merely runs its write to be undone.
    */
   async function store(tx: Transaction, key: ScopedKey, fingerprint: string, response: StoredResponse) {
-    const lockName = `${key.scope} ${key.method} ${key.path} ${key.key}`
     const stored = await rowsOf(
       tx,
-      sql`with claim as (select pg_try_advisory_xact_lock(${KEY_LOCK_CLASS}::int, hashtext(${lockName})) as locked)
+      sql`with claim as (select pg_try_advisory_xact_lock(${KEY_LOCK_CLASS}::int, hashtext(${keyLockName(key)})) as locked)
         insert into idempotency_keys
           (scope, method, path, key, fingerprint, response_status, response_headers, response_body, expires_at)
         select ${key.scope}, ${key.method}, ${key.path}, ${key.key}, ${fingerprint}, ${response.status}::int,
@@ -188,7 +190,7 @@ export const idempotency = (options: IdempotencyOptions) => {
   /** Applies a stored response's headers for this fingerprint; 422 for another fingerprint. */
   function replay(
     set: { headers: Record<string, unknown>; status?: number | string },
-    stored: { fingerprint: string; status: number; headers: Record<string, string>; body: string },
+    stored: StoredResponse & { fingerprint: string },
     fingerprint: string,
   ) {
     if (stored.fingerprint !== fingerprint) throw reused()

@@ -1,7 +1,8 @@
 import { and, asc, desc, eq, inArray, type SQL, sql } from 'drizzle-orm'
 import type { AnyPgColumn, PgSelect, PgTable } from 'drizzle-orm/pg-core'
 import { type TSchema, t } from 'elysia'
-import type { Executor } from '../../db/client'
+import { countAll, type Executor } from '../../db/client'
+import { countedTotal } from '../../db/query'
 import { validationFailed } from './problem'
 import { enumOf } from './schema'
 
@@ -197,8 +198,15 @@ export interface ListSource {
   table: PgTable
   where: SQL | undefined
   order: ListOrder
-  /** The true total under `where` (a counter, or count(*)). */
-  total(): Promise<number>
+  /** The `list_counts` scope whose total is the list's (`countScopes`), or null to count `where`. */
+  counted: string | null
+}
+
+/** The true total of a list: its counter when it has one, else a count of what `where` matches. */
+async function totalOf(list: ListSource): Promise<number> {
+  if (list.counted !== null) return countedTotal(list.db, list.counted)
+  const [row] = await list.db.select({ total: countAll }).from(list.table).where(list.where)
+  return row?.total ?? 0
 }
 
 /**
@@ -250,7 +258,7 @@ export async function readPage<Row>(request: PageRequest, list: ListSource): Pro
     const boundary = 'before' in seek ? seek.before : seek.after
     const [rows, total] = await Promise.all([
       read({ limit: pageSize, offset: 0, reversed: before, from: seekFrom(list, boundary, before) }),
-      list.total(),
+      totalOf(list),
     ])
     if (rows.length === Math.min(pageSize, Math.max(0, total - offset))) {
       return page(before ? rows.reverse() : rows, total, request)
@@ -260,11 +268,11 @@ export async function readPage<Row>(request: PageRequest, list: ListSource): Pro
   if (offset < DEEP_OFFSET) {
     const [rows, total] = await Promise.all([
       read({ limit: pageSize, offset, reversed: false }),
-      list.total(),
+      totalOf(list),
     ])
     return page(rows, total, request)
   }
-  const total = await list.total()
+  const total = await totalOf(list)
   return page(await readAt(total), total, request)
 }
 

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, test } from 'bun:test'
 import { and, eq, sql } from 'drizzle-orm'
 import postgres from 'postgres'
 import { idempotencyKeys, projects, supportTickets } from '../../db/schema'
-import { canonicalJson, fingerprintOf } from '../../server/http/idempotency'
+import { canonicalJson, fingerprintOf, KEY_LOCK_CLASS, keyLockName } from '../../server/http/idempotency'
 import { describeEachDatabase } from '../support/app'
 import { createSignedInUser, type TestUser } from '../support/users'
 
@@ -145,13 +145,14 @@ describeEachDatabase('idempotency keys', (h, kind) => {
     const server = postgres(h().database.url as string, { max: 1, onnotice: () => {} })
     const connection = await server.reserve()
     await connection`begin`
-    await connection`select pg_advisory_xact_lock(${0x4944}::int, hashtext(${`user:${alice.id} POST /api/v1/projects ${key}`}))`
+    const lockName = keyLockName({ scope: `user:${alice.id}`, method: 'POST', path: '/api/v1/projects', key })
+    await connection`select pg_advisory_xact_lock(${KEY_LOCK_CLASS}::int, hashtext(${lockName}))`
     return {
       async release(how: 'commit' | 'die') {
         if (how === 'commit') await connection`commit`
         else
           await h().database.handle.rows(
-            sql`select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory' and classid = ${0x4944} and granted and pid <> pg_backend_pid()`,
+            sql`select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory' and classid = ${KEY_LOCK_CLASS} and granted and pid <> pg_backend_pid()`,
           )
         connection.release()
         await server.end({ timeout: 1 }).catch(() => {})

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import postgres from 'postgres'
+import { KEY_LOCK_CLASS } from '../../server/http/idempotency'
 import { createTestDatabase, type TestDatabase } from '../support/databases'
 import { eventually } from '../support/eventually'
 import { type ServerProcess, startServer } from '../support/server-process'
@@ -191,7 +192,8 @@ if (enabled) {
       const orphans = await sql`select name from projects where name like 'crash-%'
         and name not in (select key from idempotency_keys)`
       // No claim (advisory lock) outlives the sessions of the dead.
-      const held = await sql`select 1 from pg_locks where locktype = 'advisory' and classid = ${0x4944}`
+      const held =
+        await sql`select 1 from pg_locks where locktype = 'advisory' and classid = ${KEY_LOCK_CLASS}`
       console.log(
         `SIGKILL: ${statuses.filter((s) => s === 201).length} answered 201 before the kill, ${completed.length} keys completed, ${keys.length - completed.length} never committed, ${orphans.length} rows without a stored response, ${held.length} claims still held`,
       )

@@ -50,40 +50,29 @@ export class DrizzleSessionAdapter implements Adapter {
 
   /** Runs on every authenticated request: each variant is built once per database handle. */
   async getSessionAndUser(sessionId: string): Promise<[DatabaseSession | null, DatabaseUser | null]> {
-    const { db, preload } = this
-    if (preload) {
-      const name = `session_and_${preload.preload.name}`
-      const { table, key } = preload.preload
-      const query = prepared(db, name, () =>
-        db
-          .select({ session: userSessions, user: users, preloaded: table })
-          .from(userSessions)
-          .innerJoin(users, eq(users.id, userSessions.userId))
-          .leftJoin(table, eq(key, sql.placeholder('key')))
-          .where(
-            and(eq(userSessions.tokenHash, sql.placeholder('tokenHash')), isNull(userSessions.revokedAt)),
-          )
-          .limit(1)
-          .prepare(name),
-      )
-      const [row] = await query.execute({ tokenHash: sessionId, key: preload.key })
-      if (!row) return [null, null]
-      const session = toDatabaseSession(row.session)
-      session.attributes.preloaded = row.preloaded
-      return [session, toDatabaseUser(row.user)]
-    }
-    const query = prepared(db, 'session_and_user', () =>
-      db
-        .select({ session: userSessions, user: users })
+    const { db } = this
+    const preload = this.preload?.preload
+    const name = preload ? `session_and_${preload.name}` : 'session_and_user'
+    const query = prepared(db, name, () => {
+      const lookup = db
+        .select({ session: userSessions, user: users, ...(preload ? { preloaded: preload.table } : {}) })
         .from(userSessions)
         .innerJoin(users, eq(users.id, userSessions.userId))
+        .$dynamic()
+      return (preload ? lookup.leftJoin(preload.table, eq(preload.key, sql.placeholder('key'))) : lookup)
         .where(and(eq(userSessions.tokenHash, sql.placeholder('tokenHash')), isNull(userSessions.revokedAt)))
         .limit(1)
-        .prepare('session_and_user'),
-    )
-    const [row] = await query.execute({ tokenHash: sessionId })
+        .prepare(name)
+    })
+    const [row] = (await query.execute({ tokenHash: sessionId, key: this.preload?.key })) as {
+      session: typeof userSessions.$inferSelect
+      user: typeof users.$inferSelect
+      preloaded?: unknown
+    }[]
     if (!row) return [null, null]
-    return [toDatabaseSession(row.session), toDatabaseUser(row.user)]
+    const session = toDatabaseSession(row.session)
+    if (preload) session.attributes.preloaded = row.preloaded
+    return [session, toDatabaseUser(row.user)]
   }
 
   async getUserSessions(userId: string): Promise<DatabaseSession[]> {

@@ -2,7 +2,7 @@ import { and, eq, gt, type SQL, sql } from 'drizzle-orm'
 import type { PgUpdateSetSource } from 'drizzle-orm/pg-core'
 import type { Executor, Transaction } from '../../../db/client'
 import { countAll } from '../../../db/client'
-import { bumpVersion, containsText, countedTotal } from '../../../db/query'
+import { bumpVersion, containsText } from '../../../db/query'
 import {
   communityPosts,
   countScopes,
@@ -112,12 +112,7 @@ export async function listPosts(
   request: PageRequest,
 ) {
   const conditions: (SQL | undefined)[] = []
-  // The totals of a status, or of every post, are counted; other filters count their matches.
-  let counted: string | null = null
   if (isStaff(viewer)) {
-    if (query.reported === undefined) {
-      counted = query.status !== undefined ? countScopes.postsIn(query.status) : countScopes.posts
-    }
     if (query.status !== undefined) conditions.push(eq(communityPosts.status, query.status))
     if (query.reported !== undefined)
       conditions.push(query.reported ? gt(communityPosts.reportCount, 0) : eq(communityPosts.reportCount, 0))
@@ -129,12 +124,19 @@ export async function listPosts(
       errors.push({ pointer: '/query/reported', detail: 'Only staff may filter reported posts.' })
     if (errors.length > 0) throw validationFailed(errors)
     conditions.push(eq(communityPosts.status, 'published'))
-    counted = countScopes.postsIn('published')
   }
   if (query.q !== undefined) conditions.push(containsText(communityPosts.title, query.q))
   if (query.author_id !== undefined) conditions.push(eq(communityPosts.authorId, query.author_id))
-  if (query.q !== undefined || query.author_id !== undefined) counted = null
   const where = and(...conditions)
+  // The totals of a status, or of every post, are counted; other filters count their matches.
+  const counted =
+    query.q !== undefined || query.author_id !== undefined || query.reported !== undefined
+      ? null
+      : !isStaff(viewer)
+        ? countScopes.postsIn('published')
+        : query.status !== undefined
+          ? countScopes.postsIn(query.status)
+          : countScopes.posts
 
   const result = await readPage<{ post: PostRow; authorName: string }>(request, {
     db,
@@ -151,10 +153,7 @@ export async function listPosts(
       '-created_at',
       communityPosts.id,
     ),
-    total: async () =>
-      counted
-        ? countedTotal(db, counted)
-        : ((await db.select({ total: countAll }).from(communityPosts).where(where))[0]?.total ?? 0),
+    counted,
   })
   return { ...result, items: result.items.map((row) => toPostView(row.post, row.authorName)) }
 }

@@ -1,7 +1,6 @@
 import { and, eq } from 'drizzle-orm'
 import type { Executor } from '../../../db/client'
-import { countAll } from '../../../db/client'
-import { bumpVersion, containsText, countedTotal } from '../../../db/query'
+import { bumpVersion, containsText } from '../../../db/query'
 import { countScopes, projects } from '../../../db/schema'
 import { type Actor, hasRole } from '../../http/auth'
 import { assertIfMatch, type IfMatch } from '../../http/conditional'
@@ -56,10 +55,7 @@ export async function listProjects(
       '-created_at',
       projects.id,
     ),
-    total: async () =>
-      counted
-        ? countedTotal(db, counted)
-        : ((await db.select({ total: countAll }).from(projects).where(where))[0]?.total ?? 0),
+    counted,
   })
 }
 
