@@ -87,6 +87,11 @@ interface Workload {
   probe?(ctx: Context): Promise<void>
   baseline?: { id: string; url(ctx: Context): string; env(ctx: Context): Record<string, string> }
   target?: Target
+  /**
+   * The same workload against a second app instance started with `env`, measured next: what a
+   * setting the workload depends on is worth (its ratio is to the same baseline, with no target).
+   */
+  variant?: { id: string; note: string; env: Record<string, string> }
 }
 
 const bearer = (ctx: Context) => ({ BENCH_TOKEN: ctx.token })
@@ -231,6 +236,12 @@ const workloads: Workload[] = [
     probe: (ctx) => expectStatus('W6', fetch(`${ctx.app.url}/api/v1/status`), 200),
     baseline: { id: 'base W6', url: (ctx) => `${ctx.baseline.url}/w6`, env: () => ({}) },
     target: { of: 'base W6', min: 0.8 },
+    // The app keeps the service statuses 1 s per instance; the baseline reads them every time.
+    variant: {
+      id: 'W6 uncached',
+      note: 'STATUS_CACHE_MS=0: the same read as the baseline on every request',
+      env: { STATUS_CACHE_MS: '0' },
+    },
   },
   {
     id: 'W7',
@@ -372,6 +383,34 @@ await withCleanup(async (defer) => {
       { sampleRss: true },
     )
     record({ id: workload.id, title: workload.title, request: workload.request, ...measured })
+    if (workload.variant) {
+      const { variant } = workload
+      const variantApp = await startApp(database.url, variant.env)
+      const variantCtx: Context = { ...ctx, app: variantApp, token: await login(variantApp.url) }
+      try {
+        await workload.probe?.(variantCtx)
+        const measuredVariant = await measure(
+          variantCtx,
+          variantApp,
+          variant.id,
+          {
+            url: workload.url(variantCtx),
+            script: workload.script,
+            env: (phase) => workload.env(variantCtx, phase),
+          },
+          { sampleRss: true },
+        )
+        record({
+          id: variant.id,
+          title: workload.title,
+          request: variant.note,
+          ...measuredVariant,
+          ratioOf: workload.baseline?.id,
+        })
+      } finally {
+        await variantApp.stop()
+      }
+    }
     if (workload.baseline) {
       const base = workload.baseline
       const measuredBase = await measure(

@@ -1,5 +1,5 @@
 import { eq, type SQL, sql } from 'drizzle-orm'
-import type { AnyPgColumn } from 'drizzle-orm/pg-core'
+import type { AnyPgColumn, PgDialect, PgSession } from 'drizzle-orm/pg-core'
 import type { Executor } from './client'
 import { listCounts } from './schema'
 
@@ -50,4 +50,35 @@ export async function countedTotal(db: Executor, scope: string): Promise<number>
   )
   const [row] = await query.execute({ scope })
   return row?.total ?? 0
+}
+
+/**
+ * Raw SQL with `sql.placeholder`s, built and prepared once per database handle as `prepared`
+ * does for drizzle's builders: for the statements those cannot express (a data-modifying WITH).
+ */
+export function preparedSql<Row extends Record<string, unknown>>(
+  db: Executor,
+  name: string,
+  build: () => SQL,
+) {
+  return prepared(db, name, () => {
+    // drizzle's own `execute` does the same, without the name and so without the reuse.
+    const { dialect, session } = db as unknown as { dialect: PgDialect; session: PgSession }
+    const query = session.prepareQuery(dialect.sqlToQuery(build()), undefined, name, false)
+    return {
+      async execute(values: Record<string, unknown>): Promise<Row[]> {
+        const result = (await query.execute(values)) as Row[] | { rows: Row[] }
+        return Array.isArray(result) ? result : result.rows
+      },
+    }
+  })
+}
+
+/** The SQLSTATE of a failed statement, through drizzle's wrapping (`cause`) when there is one. */
+export function sqlStateOf(error: unknown): string | undefined {
+  for (let cause = error; cause instanceof Error; cause = cause.cause) {
+    const code = (cause as { code?: unknown }).code
+    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code
+  }
+  return undefined
 }

@@ -27,6 +27,8 @@ export interface Config {
   /** Rate-limit state goes to Redis when set, else to PostgreSQL. */
   redisUrl: string | null
   idempotencyTtlSeconds: number
+  /** How long an instance keeps its copy of the service statuses behind the public status reads. */
+  statusCacheMs: number
   /** Off in tests that drive the jobs by hand. */
   cronEnabled: boolean
   cronSchedules: Record<CleanupJobName, string>
@@ -133,6 +135,8 @@ export function loadConfig(env: Env): Config {
   if (redisUrl && !/^rediss?:\/\//.test(redisUrl))
     problems.push('REDIS_URL: must start with redis:// or rediss://')
   const idempotencyTtlSeconds = read('IDEMPOTENCY_TTL_SECONDS', 86_400, integer(60, 30 * 86_400))
+  // At most the 15 s the status responses already let any cache keep them (CONTRACT §4).
+  const statusCacheMs = read('STATUS_CACHE_MS', 1000, integer(0, 15_000))
   const cronEnabled = read('CRON_ENABLED', true, boolean)
   const cronSchedules = Object.fromEntries(
     cleanupJobNames.map((job) => [
@@ -192,6 +196,7 @@ export function loadConfig(env: Env): Config {
     rateLimits,
     redisUrl,
     idempotencyTtlSeconds,
+    statusCacheMs,
     cronEnabled,
     cronSchedules,
     metricsToken,

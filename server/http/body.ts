@@ -50,6 +50,9 @@ async function readLimited(request: Request, limit: number): Promise<string> {
   const declared = Number(request.headers.get('content-length') ?? Number.NaN)
   if (declared > limit) throw payloadTooLarge(limit)
   if (!request.body) return ''
+  // A declared length frames the body (the server reads no more than it), so it can be read whole;
+  // only a chunked body has to be counted while it streams.
+  if (declared >= 0) return request.text()
   const reader = request.body.getReader()
   const chunks: Uint8Array[] = []
   let size = 0

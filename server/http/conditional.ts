@@ -1,4 +1,4 @@
-import { Elysia, ElysiaCustomStatusResponse } from 'elysia'
+import { Elysia, ElysiaCustomStatusResponse, status } from 'elysia'
 import { numericStatus } from './metrics'
 import { HttpError } from './problem'
 
@@ -61,6 +61,30 @@ function appendVary(headers: Record<string, unknown>, values: string) {
   headers.vary = current ? `${current}, ${values}` : values
 }
 
+/** What an API GET's 200 and its 304 both carry: its cache policy, private unless it said public. */
+function applyCachePolicy(headers: Record<string, unknown>) {
+  if (headers['cache-control'] !== undefined) return
+  headers['cache-control'] = PRIVATE_CACHE
+  appendVary(headers, 'Authorization, Cookie')
+}
+
+/**
+ * How an item GET answers: the row version as its strong ETag and, when the request's
+ * `If-None-Match` already holds that version, the 304 at once, before the body is rendered or
+ * validated; otherwise `render()`.
+ */
+export function item<T>(
+  context: { request: Request; set: { headers: Record<string, unknown> } },
+  version: number,
+  render: () => T,
+): T {
+  const etag = itemEtag(version)
+  context.set.headers.etag = etag
+  if (!noneMatch(context.request.headers.get('if-none-match'), etag)) return render()
+  applyCachePolicy(context.set.headers)
+  return status(304, '') as never
+}
+
 export const conditional = new Elysia({ name: 'conditional' })
   .macro({
     /** Marks a GET whose body is the same for every caller (public status endpoints). */
@@ -82,10 +106,7 @@ export const conditional = new Elysia({ name: 'conditional' })
     const json = typeof value === 'object' && value !== null && !(value instanceof Response)
     if (code !== 200 || !json || !path.startsWith('/api/')) return unchanged(responseValue)
 
-    if (set.headers['cache-control'] === undefined) {
-      set.headers['cache-control'] = PRIVATE_CACHE
-      appendVary(set.headers, 'Authorization, Cookie')
-    }
+    applyCachePolicy(set.headers)
     const ifNoneMatch = request.headers.get('if-none-match')
     // An item's tag is known before its body: its 304 is decided without serializing anything.
     const itemTag = set.headers.etag as string | undefined

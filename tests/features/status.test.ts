@@ -2,8 +2,11 @@ import { beforeAll, describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
 import { countAll } from '../../db/client'
 import { serviceStatuses, services, statusEvents } from '../../db/schema'
+import { createApp } from '../../server/app'
 import { STATUS_SEVERITY, worstStatus } from '../../server/features/status/service'
-import { describeEachDatabase, type Harness } from '../support/app'
+import { createLogger } from '../../server/log'
+import { describeEachDatabase, type Harness, TEST_ORIGIN, testConfig } from '../support/app'
+import { eventually } from '../support/eventually'
 import { createCallers } from '../support/users'
 
 const PUBLIC_CACHE = 'public, max-age=15, stale-while-revalidate=30'
@@ -296,5 +299,44 @@ describeEachDatabase('status', (h) => {
     expect(second.headers.get('idempotent-replayed')).toBe('true')
     expect(second.text).toBe(first.text)
     expect((await counts(h())).events).toBe((before.events ?? 0) + 1)
+  })
+
+  test('each instance keeps the service statuses STATUS_CACHE_MS: its own writes show at once, another instance’s within that time', async () => {
+    /** Another instance on the same database, with its own copy kept `ms`. */
+    const instance = (ms: number) => {
+      const app = createApp({
+        database: h().database.handle,
+        config: testConfig({ STATUS_CACHE_MS: String(ms) }),
+        logger: createLogger('silent'),
+      })
+      const get = async (path: string) => {
+        const res = await app.handle(new Request(`${TEST_ORIGIN}/api/v1${path}`))
+        expect(res.status).toBe(200)
+        return res.json()
+      }
+      return {
+        status: async () => ((await get('/status/services/cache-check')) as { status: string }).status,
+        inSummary: async () =>
+          ((await get('/status')) as { services: { service: string; status: string }[] }).services.find(
+            (entry) => entry.service === 'cache-check',
+          )?.status,
+      }
+    }
+    await post('cache-check', 'operational')
+    const keepsLong = instance(15_000)
+    const keepsBriefly = instance(200)
+    const keepsNothing = instance(0)
+    for (const other of [keepsLong, keepsBriefly, keepsNothing])
+      expect(await other.status()).toBe('operational')
+
+    await post('cache-check', 'major_outage')
+    // The writing instance dropped its copy at its commit.
+    expect((await summary()).status).toBe('major_outage')
+    expect(await keepsNothing.status()).toBe('major_outage')
+    // The summary and the service come from one copy, so they agree.
+    expect(await keepsLong.status()).toBe('operational')
+    expect(await keepsLong.inSummary()).toBe('operational')
+    await eventually(async () => expect(await keepsBriefly.status()).toBe('major_outage'))
+    await post('cache-check', 'operational')
   })
 })

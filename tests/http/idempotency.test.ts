@@ -1,9 +1,10 @@
 import { beforeAll, describe, expect, test } from 'bun:test'
 import { and, eq, sql } from 'drizzle-orm'
 import postgres from 'postgres'
-import { idempotencyKeys, projects, supportTickets } from '../../db/schema'
+import { communityPosts, idempotencyKeys, projects, supportTickets } from '../../db/schema'
 import { canonicalJson, fingerprintOf, KEY_LOCK_CLASS, keyLockName } from '../../server/http/idempotency'
 import { describeEachDatabase } from '../support/app'
+import { eventually } from '../support/eventually'
 import { createSignedInUser, type TestUser } from '../support/users'
 
 describe('canonical JSON', () => {
@@ -140,15 +141,40 @@ describeEachDatabase('idempotency keys', (h, kind) => {
     expect(rows).toHaveLength(0)
   })
 
-  /** Holds a key the way a running request does, from another connection, until `release`. */
-  async function holdKey(key: string) {
+  /**
+   * The two ways a route writes under a key: POST /projects hands its row to the one-statement
+   * `idempotency.insert`; POST /community/posts runs a transaction through `idempotency.run`.
+   */
+  const writePaths = [
+    { via: 'insert', path: '/api/v1/projects', body: (name: string) => ({ name }), count: projectCount },
+    {
+      via: 'run',
+      path: '/api/v1/community/posts',
+      body: (name: string) => ({ title: name, content: 'Written under an Idempotency-Key.' }),
+      count: async (name: string) =>
+        (await h().database.handle.db.select().from(communityPosts).where(eq(communityPosts.title, name)))
+          .length,
+    },
+  ] as const
+  const write = (path: string, key: string, body: unknown) =>
+    h().request(path, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${alice.token}`,
+        'idempotency-key': key,
+      },
+      body: JSON.stringify(body),
+    })
+
+  /** A transaction on another connection: a request of another instance, frozen mid-way. */
+  async function otherTransaction() {
     const server = postgres(h().database.url as string, { max: 1, onnotice: () => {} })
     const connection = await server.reserve()
     await connection`begin`
-    const lockName = keyLockName({ scope: `user:${alice.id}`, method: 'POST', path: '/api/v1/projects', key })
-    await connection`select pg_advisory_xact_lock(${KEY_LOCK_CLASS}::int, hashtext(${lockName}))`
     return {
-      async release(how: 'commit' | 'die') {
+      connection,
+      async end(how: 'commit' | 'die') {
         if (how === 'commit') await connection`commit`
         else
           await h().database.handle.rows(
@@ -160,30 +186,74 @@ describeEachDatabase('idempotency keys', (h, kind) => {
     }
   }
 
+  /** Holds a key the way a running request does, from another connection, until `end`. */
+  async function holdKey(key: string, path = '/api/v1/projects') {
+    const other = await otherTransaction()
+    const lockName = keyLockName({ scope: `user:${alice.id}`, method: 'POST', path, key })
+    await other.connection`select pg_advisory_xact_lock(${KEY_LOCK_CLASS}::int, hashtext(${lockName}))`
+    return other
+  }
+
   // PGlite runs one transaction at a time, so no request is ever in flight beside another there.
-  test.if(kind === 'postgres')(
-    'CONTRACT §5: a key still in flight is 409 idempotency_key_in_use with Retry-After: 1, at once',
-    async () => {
-      const held = await holdKey('in-flight')
-      try {
-        const res = await post('in-flight', { name: 'In flight' })
-        expect(res.status).toBe(409)
-        expect(res.headers.get('retry-after')).toBe('1')
-        expect(((await res.json()) as { code: string }).code).toBe('idempotency_key_in_use')
-        expect(await projectCount('In flight')).toBe(0)
-      } finally {
-        await held.release('commit')
-      }
-      expect((await post('in-flight', { name: 'In flight' })).status).toBe(201)
-    },
-  )
+  for (const { via, path, body, count } of writePaths) {
+    test.if(kind === 'postgres')(
+      `CONTRACT §5 (${via}): a key still in flight is 409 idempotency_key_in_use with Retry-After: 1, at once`,
+      async () => {
+        const key = `in-flight-${via}`
+        const held = await holdKey(key, path)
+        try {
+          const res = await write(path, key, body('In flight'))
+          expect(res.status).toBe(409)
+          expect(res.headers.get('retry-after')).toBe('1')
+          expect(((await res.json()) as { code: string }).code).toBe('idempotency_key_in_use')
+          expect(await count('In flight')).toBe(0)
+        } finally {
+          await held.end('commit')
+        }
+        expect((await write(path, key, body('In flight'))).status).toBe(201)
+        expect(await count('In flight')).toBe(1)
+      },
+    )
+
+    test.if(kind === 'postgres')(
+      `CONTRACT §5 (${via}): a duplicate that stores its response while this request writes wins; this one is undone and replays it`,
+      async () => {
+        const key = `stored-meanwhile-${via}`
+        const duplicate = await otherTransaction()
+        // The duplicate's key row, written but not yet committed: this request's snapshot misses
+        // it, takes the (free) lock, writes, and then waits on the row's unique key.
+        const stored = '{"written_by":"the duplicate"}'
+        await duplicate.connection`insert into idempotency_keys
+            (scope, method, path, key, fingerprint, response_status, response_headers, response_body, expires_at)
+          values (${`user:${alice.id}`}, 'POST', ${path}, ${key}, ${fingerprintOf('POST', path, body('Meanwhile'))},
+            201, ${JSON.stringify({ 'content-type': 'application/json; charset=utf-8' })}::jsonb, ${stored}, now() + interval '1 hour')`
+        let response: Promise<Response> | undefined
+        try {
+          response = write(path, key, body('Meanwhile'))
+          await eventually(async () => {
+            const [waiting] = await h().database.handle.rows<{ n: number }>(
+              sql`select count(*)::int as n from pg_locks where locktype = 'transactionid' and not granted`,
+            )
+            expect(waiting?.n).toBe(1)
+          })
+        } finally {
+          await duplicate.end('commit')
+        }
+        const res = await response
+        expect(res.status).toBe(201)
+        expect(res.headers.get('idempotent-replayed')).toBe('true')
+        expect(await res.text()).toBe(stored)
+        expect(await count('Meanwhile')).toBe(0)
+      },
+    )
+  }
 
   test.if(kind === 'postgres')(
     'CONTRACT §5: the claim of a request whose connection died is released at once (well within 60 s)',
     async () => {
       const held = await holdKey('dead-claim')
       expect((await post('dead-claim', { name: 'Dead claim' })).status).toBe(409)
-      await held.release('die')
+      await held.end('die')
       const res = await post('dead-claim', { name: 'Dead claim' })
       expect(res.status).toBe(201)
       expect(res.headers.get('idempotent-replayed')).toBeNull()

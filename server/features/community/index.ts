@@ -1,6 +1,6 @@
 import { Elysia } from 'elysia'
 import type { Principal } from '../../http/auth'
-import { ifMatchOf, itemEtag } from '../../http/conditional'
+import { ifMatchOf, item, itemEtag } from '../../http/conditional'
 import { reply } from '../../http/idempotency'
 import { pageRequest, respondWithPage } from '../../http/pagination'
 import { problems } from '../../http/problem'
@@ -62,10 +62,9 @@ export const communityRoutes = (deps: FeatureDeps) =>
     )
     .get(
       '/posts/:id',
-      async ({ principal, params, set }) => {
+      async ({ principal, params, request, set }) => {
         const { post, version } = await getPost(deps.db, viewerOf(principal), params.id)
-        set.headers.etag = itemEtag(version)
-        return post
+        return item({ request, set }, version, () => post)
       },
       {
         identify: true,

@@ -1,16 +1,16 @@
 import { Elysia } from 'elysia'
 import { projects } from '../../../db/schema'
 import { actorOf, preload } from '../../http/auth'
-import { ifMatchOf, itemEtag } from '../../http/conditional'
+import { ifMatchOf, item, itemEtag } from '../../http/conditional'
 import { reply } from '../../http/idempotency'
 import { pageRequest, respondWithPage } from '../../http/pagination'
 import { problems } from '../../http/problem'
 import type { FeatureDeps } from '../deps'
 import { ProjectModel, toProjectView } from './model'
 import {
-  createProject,
   deleteProject,
   listProjects,
+  newProject,
   type ProjectRow,
   updateProject,
   visibleProject,
@@ -58,13 +58,14 @@ export const projectsRoutes = (deps: FeatureDeps) =>
     )
     .post(
       '',
-      async ({ principal, body, idempotency }) =>
-        idempotency.run(async (tx) => {
-          const row = await createProject(tx, actorOf(principal), body)
-          return reply.created(toProjectView(row), `/api/v1/projects/${row.id}`, {
-            etag: itemEtag(row.version),
-          })
-        }),
+      async ({ principal, body, idempotency }) => {
+        const row = newProject(actorOf(principal), body)
+        return idempotency.insert(
+          projects,
+          row,
+          reply.created(toProjectView(row), `/api/v1/projects/${row.id}`, { etag: itemEtag(row.version) }),
+        )
+      },
       {
         auth: true,
         idempotent: true,
@@ -75,10 +76,9 @@ export const projectsRoutes = (deps: FeatureDeps) =>
     )
     .get(
       '/:id',
-      async ({ principal, preloaded, set }) => {
+      async ({ principal, preloaded, request, set }) => {
         const row = visibleProject(actorOf(principal), projectById.row(preloaded))
-        set.headers.etag = itemEtag(row.version)
-        return toProjectView(row)
+        return item({ request, set }, row.version, () => toProjectView(row))
       },
       {
         auth: { preload: projectById },

@@ -69,16 +69,32 @@ export function visibleProject(actor: Actor, row: ProjectRow | null): ProjectRow
   return row
 }
 
+/**
+ * A new project's row with every column decided here, the id and timestamps included, so that its
+ * reply is known before it is written and `idempotency.insert` can write both in one statement.
+ * The clock is this instance's (NTP-synced, as the session expiry already assumes).
+ */
+export function newProject(actor: Actor, input: { name: string; description?: string | null }): ProjectRow {
+  const now = new Date()
+  return {
+    id: crypto.randomUUID(),
+    ownerId: actor.id,
+    name: cleanName(input.name),
+    description: input.description ?? null,
+    createdAt: now,
+    updatedAt: now,
+    version: 1,
+  }
+}
+
+/** Inserts a new project outside any `Idempotency-Key` (the seed, scripts). */
 export async function createProject(
   db: Executor,
   actor: Actor,
   input: { name: string; description?: string | null },
 ): Promise<ProjectRow> {
-  const [row] = await db
-    .insert(projects)
-    .values({ ownerId: actor.id, name: cleanName(input.name), description: input.description ?? null })
-    .returning()
-  if (!row) throw new Error('insert returned no row')
+  const row = newProject(actor, input)
+  await db.insert(projects).values(row)
   return row
 }
 

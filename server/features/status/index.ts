@@ -1,17 +1,18 @@
 import { Elysia } from 'elysia'
-import { itemEtag } from '../../http/conditional'
+import { item } from '../../http/conditional'
 import { reply } from '../../http/idempotency'
 import { pageRequest, respondWithPage } from '../../http/pagination'
 import { problems } from '../../http/problem'
 import type { FeatureDeps } from '../deps'
 import { StatusModel } from './model'
-import { getEvent, getService, getSummary, listEvents, recordEvent } from './service'
+import { getEvent, listEvents, recordEvent, serviceOf, serviceRows, summaryOf } from './service'
 
 /** CONTRACT §8 status: staff record events; everyone reads the current status and its history. */
-export const statusRoutes = (deps: FeatureDeps) =>
-  new Elysia({ name: 'status-routes', prefix: '/status', detail: { tags: ['status'] } })
+export const statusRoutes = (deps: FeatureDeps) => {
+  const services = serviceRows(deps.db, deps.config.statusCacheMs)
+  return new Elysia({ name: 'status-routes', prefix: '/status', detail: { tags: ['status'] } })
     .use(deps.plugins)
-    .get('', async () => getSummary(deps.db), {
+    .get('', async () => summaryOf(await services.current()), {
       cache: 'public',
       response: { 200: StatusModel.summary },
       detail: {
@@ -21,10 +22,9 @@ export const statusRoutes = (deps: FeatureDeps) =>
     })
     .get(
       '/services/:service',
-      async ({ params, set }) => {
-        const { service, version } = await getService(deps.db, params.service)
-        set.headers.etag = itemEtag(version)
-        return service
+      async ({ params, request, set }) => {
+        const { service, version } = serviceOf(await services.current(), params.service)
+        return item({ request, set }, version, () => service)
       },
       {
         cache: 'public',
@@ -35,11 +35,17 @@ export const statusRoutes = (deps: FeatureDeps) =>
     )
     .post(
       '/events',
-      async ({ principal, body, idempotency }) =>
-        idempotency.run(async (tx) => {
-          const event = await recordEvent(tx, principal.user.id, body)
-          return reply.created(event, `/api/v1/status/events/${event.id}`)
-        }),
+      async ({ principal, body, idempotency }) => {
+        try {
+          return await idempotency.run(async (tx) => {
+            const event = await recordEvent(tx, principal.user.id, body)
+            return reply.created(event, `/api/v1/status/events/${event.id}`)
+          })
+        } finally {
+          // After the commit (or the rollback): a read from now on sees it.
+          services.invalidate()
+        }
+      },
       {
         auth: 'staff',
         idempotent: true,
@@ -72,3 +78,4 @@ export const statusRoutes = (deps: FeatureDeps) =>
       response: { 200: StatusModel.event, ...problems(404, 422) },
       detail: { summary: 'One status event', security: [] },
     })
+}

@@ -119,18 +119,75 @@ export async function getEvent(db: Executor, id: number) {
   return toEventView(row)
 }
 
+/**
+ * The `services` rows behind the public status reads (`GET /status`, `/status/services/{service}`),
+ * one copy per instance kept for `ttlMs`. The status page is what every client reloads during an
+ * incident, and its responses already let any cache keep them 15 s (CONTRACT §4): this instance
+ * reads the table at most once per `ttlMs` however many ask, and concurrent misses share that read.
+ * A write through this instance drops the copy at once (`invalidate`, after its commit); writes
+ * through other instances show within `ttlMs`. `ttlMs` 0 reads on every request.
+ */
+export function serviceRows(db: Executor, ttlMs: number) {
+  const read = () =>
+    prepared(db, 'services_all', () =>
+      db.select().from(services).orderBy(asc(services.service)).prepare('services_all'),
+    ).execute()
+  let copy: { rows: ServiceRow[]; until: number } | null = null
+  let reading: Promise<ServiceRow[]> | null = null
+  // A read that began before an invalidation may have seen the old rows: it must not be kept.
+  let generation = 0
+  return {
+    current(): ServiceRow[] | Promise<ServiceRow[]> {
+      if (ttlMs === 0) return read()
+      if (copy && performance.now() < copy.until) return copy.rows
+      if (reading) return reading
+      const started = generation
+      const pending = read().then(
+        (rows) => {
+          if (generation === started) copy = { rows, until: performance.now() + ttlMs }
+          if (reading === pending) reading = null
+          return rows
+        },
+        (error: unknown) => {
+          if (reading === pending) reading = null
+          throw error
+        },
+      )
+      reading = pending
+      return pending
+    },
+    invalidate() {
+      generation += 1
+      copy = null
+      reading = null
+    },
+  }
+}
+
+export type ServiceRows = ReturnType<typeof serviceRows>
+
 /** One service's current status, and the row version behind its strong ETag. */
-export async function getService(db: Executor, service: string) {
-  const [row] = await db.select().from(services).where(eq(services.service, service)).limit(1)
+export function serviceOf(rows: ServiceRow[], service: string) {
+  const row = rows.find((candidate) => candidate.service === service)
   if (!row) throw notFound('No such service.')
   return { service: toServiceView(row), version: row.version }
 }
 
-/** The overall status is the worst service's; `reasons` names the services that set it. */
-export async function getSummary(db: Executor): Promise<StatusModel.Summary> {
-  const rows = await prepared(db, 'services_all', () =>
-    db.select().from(services).orderBy(asc(services.service)).prepare('services_all'),
-  ).execute()
+const summaries = new WeakMap<ServiceRow[], StatusModel.Summary>()
+
+/**
+ * The overall status is the worst service's; `reasons` names the services that set it. Worked out
+ * once per read of the rows (a kept copy is the same array).
+ */
+export function summaryOf(rows: ServiceRow[]): StatusModel.Summary {
+  const known = summaries.get(rows)
+  if (known) return known
+  const summary = summarize(rows)
+  summaries.set(rows, summary)
+  return summary
+}
+
+function summarize(rows: ServiceRow[]): StatusModel.Summary {
   const overall = worstStatus(rows.map((row) => row.status))
   const updatedAt = rows.reduce<Date | null>(
     (latest, row) => (latest === null || row.updatedAt > latest ? row.updatedAt : latest),

@@ -1,6 +1,6 @@
 import { Elysia } from 'elysia'
 import { actorOf } from '../../http/auth'
-import { ifMatchOf, itemEtag } from '../../http/conditional'
+import { ifMatchOf, item, itemEtag } from '../../http/conditional'
 import { reply } from '../../http/idempotency'
 import { pageRequest, respondWithPage } from '../../http/pagination'
 import { problems } from '../../http/problem'
@@ -65,10 +65,9 @@ export const supportRoutes = (deps: FeatureDeps) =>
     )
     .get(
       '/tickets/:id',
-      async ({ principal, params, set }) => {
+      async ({ principal, params, request, set }) => {
         const row = await getTicket(deps.db, actorOf(principal), params.id)
-        set.headers.etag = itemEtag(row.version)
-        return toTicketView(row)
+        return item({ request, set }, row.version, () => toTicketView(row))
       },
       {
         auth: true,
