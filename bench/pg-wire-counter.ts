@@ -70,7 +70,8 @@ export async function startWireCounter(upstream: { host: string; port: number })
     let inTransaction = false
     const executed = (entry: WireCounts, text: string) => {
       entry.statements.set(text, (entry.statements.get(text) ?? 0) + 1)
-      if (/^\s*(insert|update|delete)\b/i.test(text)) entry.writes += 1
+      // A data-modifying WITH (the idempotent insert) counts as a write too.
+      if (/^\s*(insert|update|delete)\b|\(\s*(insert|update|delete)\s/i.test(text)) entry.writes += 1
       if (/^\s*(begin|start transaction)\b/i.test(text)) {
         inTransaction = true
         entry.transactions += 1

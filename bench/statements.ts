@@ -15,8 +15,9 @@ import { startWireCounter } from './pg-wire-counter'
 /**
  * `bun bench/statements.ts [--requests=200] [--sql]`: what one request of each workload asks of
  * PostgreSQL, counted on the wire (bench/pg-wire-counter.ts sits between the servers and the
- * database): statements, re-parses, network round trips, transactions and writes, for the app and
- * for the bare baseline. Exact counts, independent of machine load,
+ * database): statements, re-parses, network round trips, transactions and writing statements
+ * (INSERT/UPDATE/DELETE, or a WITH holding one: W5's replay runs W4's statement, whose inserts then
+ * write no row), for the app and for the bare baseline. Exact counts, independent of machine load,
  * so they explain the req/s of bench/run.ts. Requests are sent one at a time.
  */
 
@@ -151,7 +152,7 @@ await withCleanup(async (defer) => {
   const lines = [
     `### bench/statements.ts: PostgreSQL work per request (${N} sequential requests each)`,
     '',
-    '| Workload | statements | of which parsed again | round trips | transactions | writes |',
+    '| Workload | statements | of which parsed again | round trips | transactions | writing statements |',
     '| --- | ---: | ---: | ---: | ---: | ---: |',
     ...rows.map(
       (r) =>

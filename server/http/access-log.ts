@@ -1,5 +1,6 @@
 import { Elysia } from 'elysia'
 import type { Logger } from '../log'
+import { clientIpOf } from './client-ip'
 import { numericStatus, routeLabel } from './metrics'
 import { requestMeta } from './request-id'
 
@@ -22,7 +23,7 @@ export const accessLog = (logger: Logger) => {
         status: numericStatus(set.status),
         duration_ms: Math.round((performance.now() - meta.startedAt) * 100) / 100,
         ...(meta.userId ? { user_id: meta.userId } : {}),
-        ...(meta.ip ? { ip: meta.ip } : {}),
+        ...(meta.resolveIp ? { ip: clientIpOf(request) } : {}),
       })
     })
     .as('global')

@@ -143,7 +143,9 @@ export const auth = (authenticator: Authenticator, options: { trustedOrigins: st
 
 /** The facts about the caller that audit rows and sessions record. */
 export const clientOf = (request: Request) => ({
-  ip: clientIpOf(request),
+  get ip() {
+    return clientIpOf(request)
+  },
   userAgent: request.headers.get('user-agent'),
 })
 

@@ -24,12 +24,17 @@ export function resolveClientIp(
 export const clientIp = (trustProxy: number) =>
   new Elysia({ name: 'client-ip' })
     .onRequest(({ request, server }) => {
-      requestMeta(request).ip = resolveClientIp(
-        server?.requestIP(request)?.address,
-        request.headers.get('x-forwarded-for'),
-        trustProxy,
-      )
+      requestMeta(request).resolveIp = () =>
+        resolveClientIp(
+          server?.requestIP(request)?.address,
+          request.headers.get('x-forwarded-for'),
+          trustProxy,
+        )
     })
     .as('global')
 
-export const clientIpOf = (request: Request) => requestMeta(request).ip ?? 'unknown'
+export function clientIpOf(request: Request): string {
+  const meta = requestMeta(request)
+  meta.ip ??= meta.resolveIp?.()
+  return meta.ip ?? 'unknown'
+}

@@ -17,30 +17,63 @@ const formatLabels = (names: readonly string[], values: readonly string[], extra
   if (extra) pairs.push(extra)
   return pairs.length ? `{${pairs.join(',')}}` : ''
 }
-/** The map key of one series: its label values in declaration order. */
-function seriesKey(names: readonly string[], labels: Record<string, string>): string {
-  let key = ''
-  for (let i = 0; i < names.length; i++)
-    key += i === 0 ? labels[names[i] as string] : `\u0001${labels[names[i] as string]}`
-  return key
+/**
+ * The series of one family, found by their label values in declaration order through nested maps:
+ * a lookup on the hot path (every response counts one) builds no key string. Kept in first-use
+ * order for rendering.
+ */
+class Series<E> {
+  private readonly root = new Map<string, unknown>()
+  private single: E | undefined
+  readonly all: E[] = []
+  constructor(private readonly names: readonly string[]) {}
+
+  get(labels: Record<string, string>): E | undefined {
+    if (this.names.length === 0) return this.single
+    let level: Map<string, unknown> | undefined = this.root
+    for (let i = 0; i < this.names.length - 1; i++)
+      level = level?.get(labels[this.names[i] as string] as string) as Map<string, unknown> | undefined
+    return level?.get(labels[this.names[this.names.length - 1] as string] as string) as E | undefined
+  }
+
+  add(labels: Record<string, string>, entry: E): E {
+    this.all.push(entry)
+    if (this.names.length === 0) {
+      this.single = entry
+      return entry
+    }
+    let level = this.root
+    for (let i = 0; i < this.names.length - 1; i++) {
+      const value = labels[this.names[i] as string] as string
+      let next = level.get(value) as Map<string, unknown> | undefined
+      if (!next) {
+        next = new Map()
+        level.set(value, next)
+      }
+      level = next
+    }
+    level.set(labels[this.names[this.names.length - 1] as string] as string, entry)
+    return entry
+  }
 }
 
 const formatNumber = (value: number) =>
   Number.isFinite(value) ? String(value) : value > 0 ? '+Inf' : value < 0 ? '-Inf' : 'NaN'
 
 export class Counter<const L extends string = never> implements Family {
-  private readonly series = new Map<string, { values: string[]; value: number }>()
+  private readonly series: Series<{ values: string[]; value: number }>
   constructor(
     readonly name: string,
     readonly help: string,
     readonly labelNames: readonly L[] = [],
-  ) {}
+  ) {
+    this.series = new Series(labelNames)
+  }
 
   inc(labels: Record<L, string> = {} as Record<L, string>, by = 1): void {
-    const key = seriesKey(this.labelNames, labels)
-    const entry = this.series.get(key)
+    const entry = this.series.get(labels)
     if (entry) entry.value += by
-    else this.series.set(key, { values: this.labelNames.map((name) => labels[name]), value: by })
+    else this.series.add(labels, { values: this.labelNames.map((name) => labels[name]), value: by })
   }
 
   /** Declares a series at 0, so that alerts see it before its first increment. */
@@ -50,12 +83,12 @@ export class Counter<const L extends string = never> implements Family {
 
   /** The current value, for tests and the console. */
   get(labels: Record<L, string> = {} as Record<L, string>): number {
-    return this.series.get(seriesKey(this.labelNames, labels))?.value ?? 0
+    return this.series.get(labels)?.value ?? 0
   }
 
   render(): string {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`]
-    for (const { values, value } of this.series.values()) {
+    for (const { values, value } of this.series.all) {
       lines.push(`${this.name}${formatLabels(this.labelNames, values)} ${formatNumber(value)}`)
     }
     return lines.join('\n')
@@ -63,26 +96,26 @@ export class Counter<const L extends string = never> implements Family {
 }
 
 export class Histogram<const L extends string = never> implements Family {
-  private readonly series = new Map<
-    string,
-    { values: string[]; counts: number[]; sum: number; count: number }
-  >()
+  private readonly series: Series<{ values: string[]; counts: number[]; sum: number; count: number }>
   constructor(
     readonly name: string,
     readonly help: string,
     readonly labelNames: readonly L[],
     readonly buckets: readonly number[],
-  ) {}
+  ) {
+    this.series = new Series(labelNames)
+  }
 
   /** Counts the one bucket `value` falls in; render() adds them up into Prometheus' cumulative `le`. */
   observe(labels: Record<L, string>, value: number): void {
-    const key = seriesKey(this.labelNames, labels)
-    let entry = this.series.get(key)
-    if (!entry) {
-      const values = this.labelNames.map((name) => labels[name])
-      entry = { values, counts: this.buckets.map(() => 0), sum: 0, count: 0 }
-      this.series.set(key, entry)
-    }
+    const entry =
+      this.series.get(labels) ??
+      this.series.add(labels, {
+        values: this.labelNames.map((name) => labels[name]),
+        counts: this.buckets.map(() => 0),
+        sum: 0,
+        count: 0,
+      })
     let bucket = 0
     while (bucket < this.buckets.length && value > (this.buckets[bucket] as number)) bucket++
     if (bucket < this.buckets.length) entry.counts[bucket] = (entry.counts[bucket] ?? 0) + 1
@@ -92,7 +125,7 @@ export class Histogram<const L extends string = never> implements Family {
 
   render(): string {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`]
-    for (const { values, counts, sum, count } of this.series.values()) {
+    for (const { values, counts, sum, count } of this.series.all) {
       let cumulative = 0
       this.buckets.forEach((bound, i) => {
         cumulative += counts[i] ?? 0

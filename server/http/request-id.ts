@@ -7,8 +7,12 @@ import { Elysia } from 'elysia'
 export interface RequestMeta {
   id: string
   startedAt: number
-  /** The client address (CONTRACT §6), set by the client-ip plugin. */
+  /**
+   * The client address (CONTRACT §6): worked out by the client-ip plugin's `resolveIp` when first
+   * asked for (`clientIpOf`), since most authenticated requests never need it.
+   */
   ip?: string
+  resolveIp?: () => string
   /** The authenticated user, set by the auth plugin, for the access log. */
   userId?: string
 }
