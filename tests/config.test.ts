@@ -90,6 +90,16 @@ describe('§10 configuration from the environment', () => {
     rejects({ TRUST_PROXY: 'yes' }, 'TRUST_PROXY')
   })
 
+  test('§4 STATUS_CACHE_MS is 0 to 15000 (the 15 s the status responses allow), default 1000', () => {
+    const base = { APP_SECRET: SECRET, DATA_DIR: scratch }
+    expect(loadConfig(base).statusCacheMs).toBe(1000)
+    expect(loadConfig({ ...base, STATUS_CACHE_MS: '0' }).statusCacheMs).toBe(0)
+    expect(loadConfig({ ...base, STATUS_CACHE_MS: '15000' }).statusCacheMs).toBe(15_000)
+    rejects({ STATUS_CACHE_MS: '15001' }, 'STATUS_CACHE_MS')
+    rejects({ STATUS_CACHE_MS: '-1' }, 'STATUS_CACHE_MS')
+    rejects({ STATUS_CACHE_MS: '1s' }, 'STATUS_CACHE_MS')
+  })
+
   test('LOG_LEVEL and PUBLIC_ORIGIN are validated', () => {
     rejects({ LOG_LEVEL: 'verbose' }, 'LOG_LEVEL')
     rejects({ PUBLIC_ORIGIN: 'neoforge.example.com' }, 'PUBLIC_ORIGIN')
