@@ -4,7 +4,8 @@ import { HttpError } from './problem'
 
 /**
  * CONTRACT §4 (RFC 9110 conditional requests), in one plugin:
- * - items: a handler names the row version with `itemEtag(version)`; the tag is strong;
+ * - items: a handler answers through `item(context, version, render)`: the row version is the
+ *   strong tag, and a matching `If-None-Match` is a 304 before anything is rendered;
  * - lists: every 200 GET without an ETag gets a weak one hashed from the page it returns (items,
  *   total and paging), so it changes whenever any of them does, and the query is part of the URL;
  * - `If-None-Match` (weak comparison, lists of tags, `*`) answers 304 with the same ETag,
@@ -107,15 +108,12 @@ export const conditional = new Elysia({ name: 'conditional' })
     if (code !== 200 || !json || !path.startsWith('/api/')) return unchanged(responseValue)
 
     applyCachePolicy(set.headers)
-    const ifNoneMatch = request.headers.get('if-none-match')
-    // An item's tag is known before its body: its 304 is decided without serializing anything.
-    const itemTag = set.headers.etag as string | undefined
-    if (itemTag !== undefined && noneMatch(ifNoneMatch, itemTag)) return notModified(set)
     const body = JSON.stringify(value)
-    if (itemTag === undefined) {
+    // An item's strong tag is set by `item()`, which has already answered its 304.
+    if (set.headers.etag === undefined) {
       const listTag = `W/"${Bun.hash(body).toString(36)}"`
       set.headers.etag = listTag
-      if (noneMatch(ifNoneMatch, listTag)) return notModified(set)
+      if (noneMatch(request.headers.get('if-none-match'), listTag)) return notModified(set)
     }
     set.headers['content-type'] = JSON_CONTENT_TYPE
     return sendAsIs(body)
