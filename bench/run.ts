@@ -310,6 +310,32 @@ async function measure(
   return { result, cpuUsPerRequest, rssMaxMiB, waits }
 }
 
+/** Probes `workload` on the app of `ctx` (it must answer what the workload means), then measures it. */
+async function measureWorkload(ctx: Context, workload: Workload, label: string) {
+  await workload.probe?.(ctx)
+  return measure(
+    ctx,
+    ctx.app,
+    label,
+    { url: workload.url(ctx), script: workload.script, env: (phase) => workload.env(ctx, phase) },
+    { sampleRss: true },
+  )
+}
+
+/** `use` against a second app instance, signed in, stopped afterwards. */
+async function withOtherApp<T>(
+  ctx: Context,
+  start: () => Promise<ChildServer>,
+  use: (other: Context) => Promise<T>,
+): Promise<T> {
+  const other = await start()
+  try {
+    return await use({ ...ctx, app: other, token: await login(other.url) })
+  } finally {
+    await other.stop()
+  }
+}
+
 const fmt = (value: number, digits = 0) => round(value, digits).toLocaleString('en-US')
 
 function table(rows: Measured[], byId: Map<string, Measured>): string {
@@ -374,42 +400,22 @@ await withCleanup(async (defer) => {
   for (const workload of selected) {
     ctx.token = await login(app.url) // access tokens live <= 15 min; each workload gets a fresh one
     console.log(`${workload.id} ${workload.title}`)
-    await workload.probe?.(ctx)
-    const measured = await measure(
-      ctx,
-      app,
-      workload.id,
-      { url: workload.url(ctx), script: workload.script, env: (phase) => workload.env(ctx, phase) },
-      { sampleRss: true },
-    )
+    const measured = await measureWorkload(ctx, workload, workload.id)
     record({ id: workload.id, title: workload.title, request: workload.request, ...measured })
-    if (workload.variant) {
-      const { variant } = workload
-      const variantApp = await startApp(database.url, variant.env)
-      const variantCtx: Context = { ...ctx, app: variantApp, token: await login(variantApp.url) }
-      try {
-        await workload.probe?.(variantCtx)
-        const measuredVariant = await measure(
-          variantCtx,
-          variantApp,
-          variant.id,
-          {
-            url: workload.url(variantCtx),
-            script: workload.script,
-            env: (phase) => workload.env(variantCtx, phase),
-          },
-          { sampleRss: true },
-        )
-        record({
-          id: variant.id,
-          title: workload.title,
-          request: variant.note,
-          ...measuredVariant,
-          ratioOf: workload.baseline?.id,
-        })
-      } finally {
-        await variantApp.stop()
-      }
+    const { variant } = workload
+    if (variant) {
+      const measuredVariant = await withOtherApp(
+        ctx,
+        () => startApp(database.url, variant.env),
+        (other) => measureWorkload(other, workload, variant.id),
+      )
+      record({
+        id: variant.id,
+        title: workload.title,
+        request: variant.note,
+        ...measuredVariant,
+        ratioOf: workload.baseline?.id,
+      })
     }
     if (workload.baseline) {
       const base = workload.baseline
@@ -440,13 +446,7 @@ await withCleanup(async (defer) => {
     await ctx.database.sql`vacuum analyze`
     await ctx.database.sql`checkpoint`
     console.log('W1 again (sag check)')
-    const again = await measure(
-      ctx,
-      app,
-      'W1 again',
-      { url: w1.url(ctx), script: w1.script, env: (phase) => w1.env(ctx, phase) },
-      { sampleRss: true },
-    )
+    const again = await measureWorkload(ctx, w1, 'W1 again')
     const againRow: Measured = {
       id: 'W1 again',
       title: `${w1.title}, at the end`,
@@ -540,31 +540,19 @@ await withCleanup(async (defer) => {
       })
     }
     for (const variant of variants) {
-      const variantApp = await variant.start()
-      const variantCtx: Context = { ...ctx, app: variantApp, token: await login(variantApp.url) }
-      for (const workload of workloads.filter((w) => w.id === 'W1' || w.id === 'W6')) {
-        console.log(`${variant.id} ${workload.id} ${workload.title}, ${variant.note}`)
-        await workload.probe?.(variantCtx)
-        const measured = await measure(
-          variantCtx,
-          variantApp,
-          `${variant.id} ${workload.id}`,
-          {
-            url: workload.url(variantCtx),
-            script: workload.script,
-            env: (phase) => workload.env(variantCtx, phase),
-          },
-          { sampleRss: true },
-        )
-        rows.push({
-          id: `${variant.id} ${workload.id}`,
-          title: workload.title,
-          request: `experiment: ${variant.note}`,
-          ...measured,
-          ratioOf: workload.target?.of,
-        })
-      }
-      await variantApp.stop()
+      await withOtherApp(ctx, variant.start, async (other) => {
+        for (const workload of workloads.filter((w) => w.id === 'W1' || w.id === 'W6')) {
+          console.log(`${variant.id} ${workload.id} ${workload.title}, ${variant.note}`)
+          const measured = await measureWorkload(other, workload, `${variant.id} ${workload.id}`)
+          rows.push({
+            id: `${variant.id} ${workload.id}`,
+            title: workload.title,
+            request: `experiment: ${variant.note}`,
+            ...measured,
+            ratioOf: workload.target?.of,
+          })
+        }
+      })
     }
   }
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { and, eq, getTableColumns, getTableName, gt, sql } from 'drizzle-orm'
-import type { PgTable } from 'drizzle-orm/pg-core'
+import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
 import { Elysia } from 'elysia'
 import { type Database, rowsOf, type Transaction } from '../../db/client'
 import { prepared, preparedSql, sqlStateOf } from '../../db/query'
@@ -339,11 +339,20 @@ type InsertOutcome = {
   stored: boolean
 }
 
-/** Every column, by property name; a column the database generates cannot be known in advance. */
-function insertedColumns(table: PgTable) {
-  const columns = Object.entries(getTableColumns(table))
-  const generated = columns.find(([, column]) => column.generated || column.generatedIdentity)
-  if (generated) throw new Error(`idempotency.insert: ${getTableName(table)}.${generated[0]} is generated`)
+const columnsByTable = new WeakMap<PgTable, [string, PgColumn][]>()
+
+/**
+ * Every column, by property name, worked out once per table; a column the database generates
+ * cannot be known in advance.
+ */
+function insertedColumns(table: PgTable): [string, PgColumn][] {
+  let columns = columnsByTable.get(table)
+  if (!columns) {
+    columns = Object.entries(getTableColumns(table))
+    const generated = columns.find(([, column]) => column.generated || column.generatedIdentity)
+    if (generated) throw new Error(`idempotency.insert: ${getTableName(table)}.${generated[0]} is generated`)
+    columnsByTable.set(table, columns)
+  }
   return columns
 }
 

@@ -18,43 +18,44 @@ const formatLabels = (names: readonly string[], values: readonly string[], extra
   return pairs.length ? `{${pairs.join(',')}}` : ''
 }
 /**
- * The series of one family, found by their label values in declaration order through nested maps:
- * a lookup on the hot path (every response counts one) builds no key string. Kept in first-use
- * order for rendering.
+ * The series of one family, found by their label values in declaration order through a tree of
+ * maps: a lookup on the hot path (every response counts one) builds no key string. Kept in
+ * first-use order for rendering.
  */
 class Series<E> {
-  private readonly root = new Map<string, unknown>()
-  private single: E | undefined
+  private readonly root: SeriesNode<E> = { children: new Map() }
   readonly all: E[] = []
   constructor(private readonly names: readonly string[]) {}
 
   get(labels: Record<string, string>): E | undefined {
-    if (this.names.length === 0) return this.single
-    let level: Map<string, unknown> | undefined = this.root
-    for (let i = 0; i < this.names.length - 1; i++)
-      level = level?.get(labels[this.names[i] as string] as string) as Map<string, unknown> | undefined
-    return level?.get(labels[this.names[this.names.length - 1] as string] as string) as E | undefined
+    let node: SeriesNode<E> | undefined = this.root
+    for (const name of this.names) {
+      node = node.children.get(labels[name] as string)
+      if (!node) return undefined
+    }
+    return node.entry
   }
 
   add(labels: Record<string, string>, entry: E): E {
-    this.all.push(entry)
-    if (this.names.length === 0) {
-      this.single = entry
-      return entry
-    }
-    let level = this.root
-    for (let i = 0; i < this.names.length - 1; i++) {
-      const value = labels[this.names[i] as string] as string
-      let next = level.get(value) as Map<string, unknown> | undefined
-      if (!next) {
-        next = new Map()
-        level.set(value, next)
+    let node = this.root
+    for (const name of this.names) {
+      const value = labels[name] as string
+      let child = node.children.get(value)
+      if (!child) {
+        child = { children: new Map() }
+        node.children.set(value, child)
       }
-      level = next
+      node = child
     }
-    level.set(labels[this.names[this.names.length - 1] as string] as string, entry)
+    node.entry = entry
+    this.all.push(entry)
     return entry
   }
+}
+
+interface SeriesNode<E> {
+  entry?: E
+  children: Map<string, SeriesNode<E>>
 }
 
 const formatNumber = (value: number) =>

@@ -26,8 +26,9 @@ describeEachDatabase('idempotency keys', (h, kind) => {
     bob = await createSignedInUser(h(), 'user')
   }, 30_000)
 
-  const post = (key: string | null, body: unknown, token = alice.token, raw?: string) =>
-    h().request('/api/v1/projects', {
+  /** A signed-in POST to `path` under `key` (none when null); `raw` sends those bytes as the body. */
+  const send = (path: string, key: string | null, body: unknown, token = alice.token, raw?: string) =>
+    h().request(path, {
       method: 'POST',
       headers: {
         'content-type': 'application/json',
@@ -36,6 +37,8 @@ describeEachDatabase('idempotency keys', (h, kind) => {
       },
       body: raw ?? JSON.stringify(body),
     })
+  const post = (key: string | null, body: unknown, token?: string, raw?: string) =>
+    send('/api/v1/projects', key, body, token, raw)
   const projectCount = async (name: string) =>
     (await h().database.handle.db.select().from(projects).where(eq(projects.name, name))).length
 
@@ -156,17 +159,6 @@ describeEachDatabase('idempotency keys', (h, kind) => {
           .length,
     },
   ] as const
-  const write = (path: string, key: string, body: unknown) =>
-    h().request(path, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        authorization: `Bearer ${alice.token}`,
-        'idempotency-key': key,
-      },
-      body: JSON.stringify(body),
-    })
-
   /** A transaction on another connection: a request of another instance, frozen mid-way. */
   async function otherTransaction() {
     const server = postgres(h().database.url as string, { max: 1, onnotice: () => {} })
@@ -202,7 +194,7 @@ describeEachDatabase('idempotency keys', (h, kind) => {
         const key = `in-flight-${via}`
         const held = await holdKey(key, path)
         try {
-          const res = await write(path, key, body('In flight'))
+          const res = await send(path, key, body('In flight'))
           expect(res.status).toBe(409)
           expect(res.headers.get('retry-after')).toBe('1')
           expect(((await res.json()) as { code: string }).code).toBe('idempotency_key_in_use')
@@ -210,7 +202,7 @@ describeEachDatabase('idempotency keys', (h, kind) => {
         } finally {
           await held.end('commit')
         }
-        expect((await write(path, key, body('In flight'))).status).toBe(201)
+        expect((await send(path, key, body('In flight'))).status).toBe(201)
         expect(await count('In flight')).toBe(1)
       },
     )
@@ -229,7 +221,7 @@ describeEachDatabase('idempotency keys', (h, kind) => {
             201, ${JSON.stringify({ 'content-type': 'application/json; charset=utf-8' })}::jsonb, ${stored}, now() + interval '1 hour')`
         let response: Promise<Response> | undefined
         try {
-          response = write(path, key, body('Meanwhile'))
+          response = send(path, key, body('Meanwhile'))
           await eventually(async () => {
             const [waiting] = await h().database.handle.rows<{ n: number }>(
               sql`select count(*)::int as n from pg_locks where locktype = 'transactionid' and not granted`,
